@@ -1,0 +1,130 @@
+"""The ``spyglass`` command. The only place errors become exit codes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+try:
+    import typer
+except ImportError:  # the light base install has no CLI dependencies
+    typer = None  # type: ignore[assignment]
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer(
+        name="spyglass",
+        help="Spyglass: GenAI observability and evaluation.",
+        no_args_is_help=True,
+        add_completion=False,
+    )
+
+    @app.command()
+    def server(
+        host: Annotated[
+            str, typer.Option(envvar="SPYGLASS_HOST", help="Address to bind")
+        ] = "127.0.0.1",
+        port: Annotated[
+            int, typer.Option(envvar="SPYGLASS_PORT", help="Port for OTLP, API and UI")
+        ] = 6006,
+        store_url: Annotated[
+            str,
+            typer.Option(
+                envvar="SPYGLASS_STORE_URL",
+                help="chdb:///abs/path (embedded) or http(s)://user:pass@host:8123; "
+                "default: the embedded store under --data-dir",
+            ),
+        ] = "",
+        data_dir: Annotated[
+            Path, typer.Option(envvar="SPYGLASS_DATA_DIR", help="Home of the embedded store")
+        ] = Path("~/.spyglass"),
+        database: Annotated[str, typer.Option(envvar="SPYGLASS_DATABASE")] = "spyglass",
+        cluster: Annotated[
+            str | None, typer.Option(envvar="SPYGLASS_CLUSTER", help="ClickHouse cluster name")
+        ] = None,
+        retention_days: Annotated[
+            int | None, typer.Option(envvar="SPYGLASS_RETENTION_DAYS", min=1)
+        ] = None,
+        price_file: Annotated[
+            Path | None,
+            typer.Option(
+                envvar="SPYGLASS_PRICE_FILE", help="JSON prices merged over the shipped table"
+            ),
+        ] = None,
+        demo: Annotated[bool, typer.Option("--demo", help="Load sample traces at start")] = False,
+        log_level: Annotated[str, typer.Option(envvar="SPYGLASS_LOG_LEVEL")] = "info",
+    ) -> None:
+        """Run the server: OTLP ingest at /v1/traces and the query API at /api."""
+        import uvicorn
+
+        from spyglass.collector.app import create_app
+        from spyglass.collector.settings import ServerSettings
+        from spyglass.errors import ConfigError
+
+        try:
+            settings = ServerSettings(
+                store_url=store_url,
+                data_dir=data_dir,
+                database=database,
+                cluster=cluster,
+                retention_days=retention_days,
+                price_file=price_file,
+                host=host,
+                port=port,
+            )
+            app = create_app(settings, load_demo=demo)
+        except ConfigError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(f"Spyglass on http://{host}:{port}  (store: {settings.resolved_store_url})")
+        typer.echo(f"  OTLP/HTTP endpoint: http://{host}:{port}/v1/traces   API docs: /docs")
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+
+    @app.command()
+    def demo(
+        url: Annotated[
+            str, typer.Option(help="A running Spyglass server")
+        ] = "http://127.0.0.1:6006",
+        project: Annotated[str, typer.Option(help="Project to load into")] = "default",
+        traces: Annotated[int, typer.Option(min=1, max=100_000)] = 60,
+    ) -> None:
+        """Send realistic sample GenAI traces to a running server over OTLP."""
+        import httpx
+
+        from spyglass.collector.demo import demo_request
+
+        body = demo_request(traces=traces).SerializeToString()
+        try:
+            response = httpx.post(
+                f"{url.rstrip('/')}/v1/traces",
+                content=body,
+                headers={
+                    "content-type": "application/x-protobuf",
+                    "x-spyglass-project": project,
+                },
+                timeout=60,
+            )
+        except httpx.HTTPError as exc:
+            typer.echo(f"error: cannot reach {url}: {exc}", err=True)
+            raise typer.Exit(1) from None
+        if response.status_code != 200:
+            typer.echo(f"error: server answered {response.status_code}: {response.text}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"sent {traces} sample traces to {url} (project {project!r})")
+
+    return app
+
+
+def main() -> None:
+    if typer is None:
+        print(
+            "The spyglass command needs the server extra: pip install 'spyglass[server]'",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    _app()()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""The Spyglass server: one FastAPI app for OTLP ingest and the query API."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+
+from spyglass import __version__
+from spyglass.collector.demo import demo_request
+from spyglass.collector.pipeline import Pipeline
+from spyglass.collector.pricing import PriceTable
+from spyglass.collector.routes import otlp_http, query
+from spyglass.collector.rows import SPAN_COLUMNS, SpanBatch, build_batch
+from spyglass.collector.settings import ServerSettings
+from spyglass.collector.state import Services
+from spyglass.errors import BadRequestError
+from spyglass.store.connection import connect, parse_store_url
+from spyglass.store.schema import SchemaOptions, migrate
+from spyglass.store.traces import TraceStore
+
+log = logging.getLogger("spyglass.server")
+
+
+def open_services(settings: ServerSettings) -> Services:
+    """Connect the store, apply migrations, build the pipeline (not started yet)."""
+    url = parse_store_url(settings.resolved_store_url, settings.database)
+    options = SchemaOptions(url.database, settings.cluster, settings.retention_days)
+    client = connect(url)
+    migrate(client, options)
+    store = TraceStore(client, options)
+    prices = PriceTable.load(settings.price_file)
+
+    def write(batch: SpanBatch) -> None:
+        store.insert_spans(SPAN_COLUMNS, batch.columns)
+
+    pipeline = Pipeline(
+        write,
+        max_queued_spans=settings.max_queued_spans,
+        max_batch_spans=settings.max_batch_spans,
+    )
+    return Services(settings, store, pipeline, prices)
+
+
+def _no_self_tracing() -> dict[str, Any]:
+    # FastAPI >= 0.16x traces its own requests whenever a global tracer provider is set; the
+    # collector must never record its own ingest traffic.
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters:
+        return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    return {}
+
+
+def create_app(settings: ServerSettings | None = None, *, load_demo: bool = False) -> FastAPI:
+    """Build the app; the store is opened in the lifespan (so import and tests stay cheap).
+
+    Args:
+        settings: server settings; defaults to the embedded store under ``~/.spyglass``.
+        load_demo: store sample traces (`spyglass.collector.demo`) once the store is open.
+    """
+    settings = settings or ServerSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = open_services(settings)
+        services.pipeline.start()
+        app.state.services = services
+        if load_demo:
+            request = demo_request()
+            batch = build_batch(request, services.prices, None)
+            await asyncio.wrap_future(services.pipeline.submit(batch))
+            log.info("loaded %d demo spans", batch.count)
+        log.info("spyglass %s serving store %s", __version__, settings.resolved_store_url)
+        try:
+            yield
+        finally:
+            services.pipeline.shutdown()
+            services.store.client.close()
+            log.info("spyglass stopped: %s", services.pipeline.stats)
+
+    app = FastAPI(
+        title="Spyglass",
+        version=__version__,
+        summary="GenAI observability: OTLP ingest and trace queries over ClickHouse",
+        lifespan=lifespan,
+        **_no_self_tracing(),
+    )
+    app.include_router(otlp_http.router)
+    app.include_router(query.router)
+
+    @app.exception_handler(BadRequestError)
+    async def bad_request(_: Request, exc: BadRequestError) -> Response:
+        return Response(
+            orjson.dumps({"error": exc.message}), exc.status, media_type="application/json"
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> Response:
+        problems = [
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+            for e in exc.errors()
+        ]
+        return Response(
+            orjson.dumps({"error": "; ".join(problems)}), 400, media_type="application/json"
+        )
+
+    @app.get("/healthz", tags=["ops"], summary="The process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"], summary="The store answers and the write queue has room")
+    async def readyz(request: Request) -> Response:
+        services: Services = request.app.state.services
+        stats = services.pipeline.stats
+        body = {
+            "status": "ok",
+            "queued_spans": stats.queued_spans,
+            "written_spans": stats.written_spans,
+        }
+        return Response(orjson.dumps(body), 200, media_type="application/json")
+
+    return app

@@ -1,0 +1,83 @@
+"""Open a clickhouse-connect client from a store URL.
+
+Two kinds of URL:
+- ``chdb:///abs/path`` (or a bare directory path): ClickHouse embedded in this process via chDB.
+  One process owns a data directory; everything else reaches it through the server's HTTP API.
+- ``http(s)://user:password@host:8123/database``: a ClickHouse server or cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+from spyglass.errors import ConfigError
+
+DEFAULT_DATABASE = "spyglass"
+
+
+@dataclass(frozen=True)
+class StoreURL:
+    """A parsed store URL: where ClickHouse is and which database Spyglass uses."""
+
+    kind: str  # "chdb" or "http"
+    target: str  # data directory for chdb, base URL for http
+    database: str
+    username: str | None = None
+    password: str | None = None
+
+    @property
+    def embedded(self) -> bool:
+        return self.kind == "chdb"
+
+
+def parse_store_url(url: str, database: str | None = None) -> StoreURL:
+    """Parse ``chdb:///path``, a plain path, or ``http(s)://...[/database]``.
+
+    Raises:
+        ConfigError: for an unknown scheme or a chdb URL without a path.
+    """
+    parts = urlsplit(url)
+    if parts.scheme in ("", "file") or (len(parts.scheme) == 1 and url[1:3] == ":\\"):
+        path = parts.path if parts.scheme == "file" else url
+        return StoreURL(
+            "chdb", str(Path(path).expanduser().resolve()), database or DEFAULT_DATABASE
+        )
+    if parts.scheme == "chdb":
+        path = unquote(parts.netloc + parts.path)
+        if not path:
+            raise ConfigError(f"store URL {url!r} names no data directory (chdb:///abs/path)")
+        return StoreURL(
+            "chdb", str(Path(path).expanduser().resolve()), database or DEFAULT_DATABASE
+        )
+    if parts.scheme in ("http", "https"):
+        db = database or parts.path.strip("/") or DEFAULT_DATABASE
+        port = f":{parts.port}" if parts.port else ""
+        base = f"{parts.scheme}://{parts.hostname}{port}"
+        user = unquote(parts.username) if parts.username else None
+        password = unquote(parts.password) if parts.password else None
+        return StoreURL("http", base, db, user, password)
+    raise ConfigError(
+        f"unsupported store URL scheme {parts.scheme!r}: use chdb:///path or http(s)://"
+    )
+
+
+def connect(store_url: StoreURL) -> Client:
+    """Open a client; the database itself is created by the migrations."""
+    settings: dict[str, Any] = {}
+    if store_url.embedded:
+        Path(store_url.target).mkdir(parents=True, exist_ok=True)
+        return clickhouse_connect.get_client(dsn=f"chdb://{store_url.target}", settings=settings)
+    return clickhouse_connect.get_client(
+        dsn=store_url.target,
+        username=store_url.username or "default",
+        password=store_url.password or "",
+        settings=settings,
+        # Spans carry long texts; compression pays for itself on the wire.
+        compress=True,
+    )

@@ -1,0 +1,380 @@
+"""Writing spans and reading traces back: the query side of the trace store.
+
+Every value that comes from a user is a server-side bind (``{name:Type}``); identifiers come
+only from `SchemaOptions` (validated) and from the fixed field tables below.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+from clickhouse_connect.driver.client import Client
+
+from spyglass.errors import BadRequestError
+from spyglass.store.filters import CompiledFilter, Field, FilterError, compile_filter
+from spyglass.store.schema import SchemaOptions
+
+MAX_TRACE_PAGE = 500
+MAX_SPAN_PAGE = 50_000
+DEFAULT_SPAN_PAGE = 10_000
+
+# The per-trace row the list queries produce; filter fields and sort keys name these columns.
+_TRACE_SELECT = """
+    trace_id,
+    min(start_time) AS t_start,
+    max(end_time) AS t_end,
+    toInt64(toUnixTimestamp64Nano(t_end) - toUnixTimestamp64Nano(t_start)) AS duration_ns,
+    max(name) AS name,
+    max(service_name) AS service,
+    max(has_root) AS has_root,
+    sum(span_count) AS spans,
+    sum(error_count) AS errors,
+    sum(llm_count) AS llm_calls,
+    sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens,
+    sum(total_tokens) AS tokens,
+    sum(total_cost) AS cost,
+    groupUniqArrayArray(models) AS models,
+    max(session_id) AS session,
+    max(user_id) AS user,
+    max(input) AS input,
+    max(output) AS output,
+    if(errors > 0, 'ERROR', 'OK') AS status
+"""
+_TRACE_COLUMNS = (
+    "trace_id", "t_start", "t_end", "duration_ns", "name", "service", "has_root", "spans",
+    "errors", "llm_calls", "input_tokens", "output_tokens", "tokens", "cost", "models",
+    "session", "user", "input", "output", "status",
+)  # fmt: skip
+
+# Fields of the filter language on trace lists (columns of the aggregated row above).
+TRACE_FILTER_FIELDS: dict[str, Field] = {
+    "name": Field("name", "string"),
+    "status": Field("status", "string"),
+    "service": Field("service", "string"),
+    "session": Field("session", "string"),
+    "user": Field("user", "string"),
+    "input": Field("input", "string"),
+    "output": Field("output", "string"),
+    "trace_id": Field("trace_id", "string"),
+    "model": Field("arrayStringConcat(models, ',')", "string"),
+    "latency_ms": Field("(duration_ns / 1e6)", "number"),
+    "spans": Field("spans", "number"),
+    "errors": Field("errors", "number"),
+    "llm_calls": Field("llm_calls", "number"),
+    "tokens": Field("tokens", "number"),
+    "input_tokens": Field("input_tokens", "number"),
+    "output_tokens": Field("output_tokens", "number"),
+    "cost": Field("cost", "number"),
+}
+
+SORT_KEYS: dict[str, tuple[str, str]] = {
+    # name -> (column, bind type for the keyset cursor)
+    "start_time": ("toUnixTimestamp64Nano(t_start)", "Int64"),
+    "latency": ("duration_ns", "Int64"),
+    "tokens": ("tokens", "UInt64"),
+    "cost": ("cost", "Float64"),
+}
+
+
+@dataclass
+class TraceQuery:
+    """Filters for a trace list. Empty fields do not filter."""
+
+    project: str = "default"
+    start_ns: int | None = None
+    end_ns: int | None = None
+    name: str | None = None
+    status: str | None = None
+    model: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    min_latency_ms: float | None = None
+    max_latency_ms: float | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+    text: str | None = None
+    filter: str | None = None
+    sort: str = "start_time"
+    descending: bool = True
+    limit: int = 50
+    cursor: str | None = None
+
+
+def ns_to_iso(ns: int) -> str:
+    """Nanoseconds since the epoch as ISO 8601 UTC (microsecond precision)."""
+    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _iso(value: datetime) -> str:
+    """ClickHouse hands back naive UTC datetimes; mark them as UTC."""
+    return value.replace(tzinfo=None).isoformat() + "Z"
+
+
+def _json_values(mapping: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, text in mapping.items():
+        try:
+            out[key] = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            out[key] = text  # written by something other than our ingest
+    return out
+
+
+def encode_cursor(*values: Any) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(values)).decode()
+
+
+def decode_cursor(cursor: str, size: int) -> list[Any]:
+    try:
+        values = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        raise BadRequestError("cursor is not one this server issued") from None
+    if not isinstance(values, list) or len(values) != size:
+        raise BadRequestError("cursor is not one this server issued")
+    return values
+
+
+class TraceStore:
+    """Spans in, traces out, over one clickhouse-connect client."""
+
+    def __init__(self, client: Client, options: SchemaOptions) -> None:
+        self.client = client
+        self.db = options.database
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def insert_spans(self, column_names: Sequence[str], columns: Sequence[list[Any]]) -> None:
+        """Insert column-oriented span rows in one statement."""
+        self.client.insert(
+            f"{self.db}.spans",
+            list(columns),
+            column_names=list(column_names),
+            column_oriented=True,
+        )
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def projects(self) -> list[dict[str, Any]]:
+        rows = self.client.query(
+            f"SELECT project, sum(span_count), count(), toUnixTimestamp64Nano(max(end_time)) "
+            f"FROM {self.db}.traces GROUP BY project ORDER BY project"
+        ).result_rows
+        return [
+            {"name": p, "spans": s, "traces": t, "last_seen": ns_to_iso(last)}
+            for p, s, t, last in rows
+        ]
+
+    def list_traces(self, q: TraceQuery) -> dict[str, Any]:
+        """One page of trace summaries, newest first by default, with a keyset cursor."""
+        if q.sort not in SORT_KEYS:
+            raise BadRequestError(f"sort must be one of {', '.join(SORT_KEYS)}")
+        limit = max(1, min(q.limit, MAX_TRACE_PAGE))
+        params: dict[str, Any] = {"project": q.project, "limit": limit + 1}
+        inner, outer = self._trace_conditions(q, params)
+        sort_sql, sort_type = SORT_KEYS[q.sort]
+        direction = "DESC" if q.descending else "ASC"
+        if q.cursor:
+            value, after_id = decode_cursor(q.cursor, 2)
+            params["cursor_value"], params["cursor_id"] = value, str(after_id)
+            op = "<" if q.descending else ">"
+            outer.append(
+                f"({sort_sql}, trace_id) {op} ({{cursor_value:{sort_type}}}, {{cursor_id:String}})"
+            )
+        sql = (
+            f"SELECT *, {sort_sql} AS sort_value FROM ("
+            f"SELECT {_TRACE_SELECT} FROM {self.db}.traces WHERE {' AND '.join(inner)} "
+            f"GROUP BY trace_id) WHERE {' AND '.join(outer) or '1'} "
+            f"ORDER BY sort_value {direction}, trace_id {direction} LIMIT {{limit:UInt32}}"
+        )
+        rows = self.client.query(sql, parameters=params).result_rows
+        more = len(rows) > limit
+        rows = rows[:limit]
+        traces = [self._trace_summary(row) for row in rows]
+        next_cursor = encode_cursor(rows[-1][-1], rows[-1][0]) if more and rows else None
+        return {"traces": traces, "next_cursor": next_cursor}
+
+    def _trace_conditions(
+        self, q: TraceQuery, params: dict[str, Any]
+    ) -> tuple[list[str], list[str]]:
+        """WHERE parts before aggregation (on summary rows) and after (on whole traces)."""
+        inner = ["project = {project:String}"]
+        outer: list[str] = []
+        if q.end_ns is not None:
+            params["end_ns"] = q.end_ns
+            inner.append("start_time < fromUnixTimestamp64Nano({end_ns:Int64})")
+            outer.append("t_start < fromUnixTimestamp64Nano({end_ns:Int64})")
+        if q.start_ns is not None:
+            params["start_ns"] = q.start_ns
+            inner.append("end_time >= fromUnixTimestamp64Nano({start_ns:Int64})")
+            outer.append("t_start >= fromUnixTimestamp64Nano({start_ns:Int64})")
+        simple = {
+            "status": (q.status.upper() if q.status else None, "status = {status:String}"),
+            "name": (q.name, "positionCaseInsensitive(name, {name:String}) > 0"),
+            "model": (q.model, "has(models, {model:String})"),
+            "session": (q.session_id, "session = {session:String}"),
+            "user": (q.user_id, "user = {user:String}"),
+            "min_ms": (q.min_latency_ms, "duration_ns >= {min_ms:Float64} * 1e6"),
+            "max_ms": (q.max_latency_ms, "duration_ns <= {max_ms:Float64} * 1e6"),
+        }
+        for bind, (value, condition) in simple.items():
+            if value is not None and value != "":
+                params[bind] = value
+                outer.append(condition)
+        span_conditions: list[str] = []
+        for i, (key, value) in enumerate(sorted(q.attributes.items())):
+            params[f"ak{i}"], params[f"av{i}"] = key, value
+            # Values are stored JSON-encoded: match the string form and the raw (number/bool).
+            span_conditions.append(
+                f"(attributes[{{ak{i}:String}}] = toJSONString({{av{i}:String}}) "
+                f"OR (mapContains(attributes, {{ak{i}:String}}) "
+                f"AND attributes[{{ak{i}:String}}] = {{av{i}:String}}))"
+            )
+        if q.text:
+            params["text"] = q.text
+            span_conditions.append(
+                "(positionCaseInsensitive(input, {text:String}) > 0 "
+                "OR positionCaseInsensitive(output, {text:String}) > 0)"
+            )
+        if span_conditions:
+            inner.append(
+                f"trace_id IN (SELECT trace_id FROM {self.db}.spans "
+                f"WHERE project = {{project:String}} AND {' AND '.join(span_conditions)})"
+            )
+        if q.filter:
+            compiled = _compile(q.filter)
+            params.update(compiled.params)
+            outer.append(f"({compiled.sql})")
+        return inner, outer
+
+    @staticmethod
+    def _trace_summary(row: Sequence[Any]) -> dict[str, Any]:
+        r = dict(zip(_TRACE_COLUMNS, row, strict=False))
+        start = r.pop("t_start")
+        end = r.pop("t_end")
+        r["start_time"] = _iso(start)
+        r["end_time"] = _iso(end)
+        r["duration_ms"] = r.pop("duration_ns") / 1e6
+        r["has_root"] = bool(r["has_root"])
+        r["models"] = sorted(r["models"])
+        return r
+
+    def get_trace(
+        self,
+        project: str,
+        trace_id: str,
+        *,
+        limit: int = DEFAULT_SPAN_PAGE,
+        cursor: str | None = None,
+    ) -> dict[str, Any] | None:
+        """A trace's summary and its spans in start order (one page), or None if unknown."""
+        trace_id = trace_id.lower()
+        summary = self._summary_of(project, trace_id)
+        if summary is None:
+            return None
+        page = self.get_spans(project, trace_id, limit=limit, cursor=cursor)
+        return {"trace": summary, **page}
+
+    def _summary_of(self, project: str, trace_id: str) -> dict[str, Any] | None:
+        rows = self.client.query(
+            f"SELECT {_TRACE_SELECT} FROM {self.db}.traces "
+            "WHERE project = {project:String} AND trace_id = {trace_id:String} GROUP BY trace_id",
+            parameters={"project": project, "trace_id": trace_id},
+        ).result_rows
+        return self._trace_summary(rows[0]) if rows else None
+
+    def get_spans(
+        self,
+        project: str,
+        trace_id: str,
+        *,
+        limit: int = DEFAULT_SPAN_PAGE,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """Spans of one trace ordered by (start time, span id), paged by a keyset cursor."""
+        limit = max(1, min(limit, MAX_SPAN_PAGE))
+        params: dict[str, Any] = {"project": project, "trace_id": trace_id, "limit": limit + 1}
+        after = ""
+        if cursor:
+            start, span_id = decode_cursor(cursor, 2)
+            params["c_start"], params["c_span"] = int(start), str(span_id)
+            after = (
+                "AND (toUnixTimestamp64Nano(start_time), span_id) > "
+                "({c_start:Int64}, {c_span:String})"
+            )
+        sql = f"""
+            SELECT span_id, parent_span_id, name, kind, span_type,
+                   toUnixTimestamp64Nano(start_time), toUnixTimestamp64Nano(end_time),
+                   status_code, status_message, service_name, scope_name, scope_version,
+                   model, provider, operation, input, output, session_id, user_id,
+                   usage, cost, total_tokens, total_cost, attributes, resource_attributes,
+                   arrayMap(e -> (toUnixTimestamp64Nano(e.1), e.2, e.3), events), links,
+                   trace_state
+            FROM {self.db}.spans
+            WHERE project = {{project:String}} AND trace_id = {{trace_id:String}} {after}
+            ORDER BY toUnixTimestamp64Nano(start_time), span_id
+            LIMIT 1 BY span_id
+            LIMIT {{limit:UInt32}}
+        """
+        rows = self.client.query(sql, parameters=params).result_rows
+        more = len(rows) > limit
+        rows = rows[:limit]
+        spans = [_span_json(trace_id, row) for row in rows]
+        next_cursor = encode_cursor(rows[-1][5], rows[-1][0]) if more else None
+        return {"spans": spans, "next_cursor": next_cursor}
+
+
+def _span_json(trace_id: str, row: Sequence[Any]) -> dict[str, Any]:
+    (
+        span_id, parent, name, kind, span_type, start, end, status, status_message, service,
+        scope, scope_version, model, provider, operation, input_, output, session, user, usage,
+        cost, tokens, total_cost, attributes, resource, events, links, trace_state,
+    ) = row  # fmt: skip
+    return {
+        "trace_id": trace_id,
+        "span_id": span_id,
+        "parent_span_id": parent or None,
+        "name": name,
+        "kind": kind,
+        "span_type": span_type,
+        "start_time": ns_to_iso(start),
+        "end_time": ns_to_iso(end),
+        "start_time_unix_nano": start,
+        "end_time_unix_nano": end,
+        "duration_ms": (end - start) / 1e6,
+        "status": {"code": status, "message": status_message},
+        "service_name": service,
+        "scope": {"name": scope, "version": scope_version},
+        "model": model,
+        "provider": provider,
+        "operation": operation,
+        "input": input_,
+        "output": output,
+        "session_id": session,
+        "user_id": user,
+        "usage": dict(usage),
+        "cost": dict(cost),
+        "total_tokens": tokens,
+        "total_cost": total_cost,
+        "attributes": _json_values(attributes),
+        "resource": _json_values(resource),
+        "events": [
+            {"time_unix_nano": t, "name": n, "attributes": _json_values(a)} for t, n, a in events
+        ],
+        "links": [
+            {"trace_id": t, "span_id": s, "attributes": _json_values(a)} for t, s, a in links
+        ],
+        "trace_state": trace_state,
+    }
+
+
+def _compile(text: str) -> CompiledFilter:
+    try:
+        return compile_filter(text, TRACE_FILTER_FIELDS, prefix="flt")
+    except FilterError as exc:
+        raise BadRequestError(f"invalid filter: {exc}") from None
