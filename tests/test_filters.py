@@ -6,10 +6,8 @@ import json
 import re
 import uuid
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
-import clickhouse_connect
 import pytest
 from clickhouse_connect.driver.client import Client
 from hypothesis import HealthCheck, given, settings
@@ -57,14 +55,7 @@ def quote(value: str, q: str = '"') -> str:
     return f"{q}{escaped}{q}"
 
 
-# --- ClickHouse fixtures ------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def chdb_client(tmp_path_factory: pytest.TempPathFactory) -> Client:
-    # chDB allows one data path per process, so every test shares this client.
-    path: Path = tmp_path_factory.mktemp("chdb")
-    return clickhouse_connect.get_client(dsn=f"chdb://{path}")
+# --- ClickHouse fixtures (chdb_client, one data path per process, is in conftest.py) -------
 
 
 @pytest.fixture
@@ -466,7 +457,7 @@ def reference(node: Node, row: tuple[str, str, float, bool, dict[str, str]]) -> 
         return item == encoded if op == "=" else has and item != encoded
     actual = columns[node.field]
     if op == "exists":
-        return actual != ""
+        return bool(actual != "")
     if op == "in":
         assert isinstance(value, tuple)
         return actual in value

@@ -15,6 +15,8 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
+from json.scanner import make_scanner  # type: ignore[attr-defined]
 from typing import Any
 
 __all__ = ["SPAN_TYPES", "USAGE_KEYS", "Canonical", "normalize"]
@@ -58,10 +60,35 @@ class Canonical:
 
 Message = dict[str, Any]
 
-_encode: Callable[[Any], str] = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), default=str
-).encode
-_decode = json.loads
+_json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+_json_decoder = json.JSONDecoder()
+# JSONEncoder.encode builds a C encoder on every call and json.loads re-checks its input;
+# at one span per call both overheads matter, so build the C parts once where they exist.
+_c_encoder = (
+    c_make_encoder(None, str, encode_basestring, None, ":", ",", False, False, True)
+    if c_make_encoder is not None
+    else None
+)
+_scan_once = make_scanner(_json_decoder)
+
+
+def _encode(value: Any) -> str:
+    """Compact JSON text (non-ASCII kept, unknown types as str)."""
+    if _c_encoder is None:
+        return _json_encoder.encode(value)
+    return "".join(_c_encoder(value, 0))
+
+
+def _decode(text: str) -> Any:
+    """Parse JSON text; ValueError if it is not exactly one JSON value."""
+    try:
+        value, end = _scan_once(text, 0)
+    except StopIteration:
+        raise ValueError("not JSON") from None
+    if end != len(text) and text[end:].strip():
+        raise ValueError("trailing data after JSON")
+    return value
+
 
 # --- span kinds -----------------------------------------------------------------------------
 
@@ -180,6 +207,8 @@ _USAGE_SOURCES: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
 )
+_USAGE_RANK = {key: (name, rank) for name, keys in _USAGE_SOURCES for rank, key in enumerate(keys)}
+_USAGE_ATTRIBUTES = frozenset(_USAGE_RANK)
 _MLFLOW_USAGE_KEY = "mlflow.chat.tokenUsage"
 _MLFLOW_USAGE_FIELDS = (
     ("input", "input_tokens"),
@@ -285,15 +314,13 @@ def _normalize(
     attributes: Mapping[str, Any], events: Sequence[tuple[str, Mapping[str, Any]]]
 ) -> Canonical:
     ev = _scan_events(events) if events else None
-    if ev is None:
-        if _MARKERS.isdisjoint(attributes):
-            return _empty()
-        a = attributes
-    elif ev.details is not None:
+    a = attributes
+    if ev is not None and ev.details is not None:
         # The details event carries span-level fields too; the span's own attributes win.
         a = {**ev.details, **attributes}
-    else:
-        a = attributes
+    present = _MARKERS.intersection(a)
+    if not present and ev is None:
+        return _empty()
     get = a.get
 
     # Span kind: explicit framework kinds first, then the GenAI operation.
@@ -339,7 +366,7 @@ def _normalize(
     session_id = _first_id(get, _SESSION_KEYS) or _mlflow_id(get(_MLFLOW_SESSION_KEY))
     user_id = _first_id(get, _USER_KEYS) or _mlflow_id(get(_MLFLOW_USER_KEY))
 
-    usage = _usage(get)
+    usage = _usage(get, present)
 
     in_msgs, input_text = _side(
         a,
@@ -447,6 +474,8 @@ def _mlflow_id(value: Any) -> str:
 def _mlflow_value(value: Any) -> Any:
     """MLflow JSON-encodes its attribute values; plain values pass through."""
     if type(value) is str and value[:1] in ('"', "{", "["):
+        if value[0] == '"' and value[-1] == '"' and "\\" not in value and len(value) > 1:
+            return value[1:-1]  # the common case, a plain JSON string, without the parser
         try:
             return _decode(value)
         except ValueError:
@@ -465,16 +494,16 @@ def _count(value: Any) -> int | None:
     return None
 
 
-def _usage(get: Callable[[str], Any]) -> dict[str, int]:
+def _usage(get: Callable[[str], Any], present: frozenset[str]) -> dict[str, int]:
     usage: dict[str, int] = {}
-    for name, keys in _USAGE_SOURCES:
-        for key in keys:
-            value = get(key)
-            if value is not None:
-                count = _count(value)
-                if count is not None:
-                    usage[name] = count
-                    break
+    ranks: dict[str, int] = {}
+    for key in present & _USAGE_ATTRIBUTES:
+        count = _count(get(key))
+        if count is not None:
+            name, rank = _USAGE_RANK[key]
+            if ranks.get(name, rank + 1) > rank:
+                ranks[name] = rank
+                usage[name] = count
     value = get(_MLFLOW_USAGE_KEY)
     if value is not None:
         payload = _mlflow_value(value)

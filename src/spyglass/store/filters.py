@@ -1,4 +1,4 @@
-"""A small filter language for trace lists, compiled to parameterized ClickHouse SQL.
+r"""A small filter language for trace lists, compiled to parameterized ClickHouse SQL.
 
 Users type filters such as::
 
@@ -19,12 +19,24 @@ Grammar (keywords ``and or not in exists true false`` are case-insensitive)::
     STRING     := '...' or "..." with escapes \\ \' \" \n \t \r
     NUMBER     := -?[0-9]+(.[0-9]+)?([eE][+-]?[0-9]+)?
 
+Meaning, by the kind of the field (see :class:`Field`):
+
+    string    = != < <= > >= (bytewise), ~ !~ (contains, Unicode case-insensitive), in,
+              exists (non-empty)
+    number    = != < <= > >= in, against Float64; no ~, no exists
+    bool      = != in, with true / false
+    json_map  a Map(String, String) of JSON-encoded values; needs a [key]. = and in compare
+              the JSON encoding of the value ("gold" matches the stored text "gold" with
+              its quotes; 5 matches 5 but not 5.0); != and !~ hold only where the key
+              exists; < <= > >= compare numerically (non-numbers never match); ~ searches
+              the stored text; exists tests for the key.
+
 Contract: user text never reaches SQL. Field names are looked up in a caller-supplied
 whitelist of :class:`Field` (whose ``sql`` and ``wrap`` are trusted); every value, map key
 included, becomes a ClickHouse server-side bind ``{<prefix><n>:<Type>}`` whose value is in
 :attr:`CompiledFilter.params` (pass it as ``parameters=`` to clickhouse-connect). Anything
 malformed, unknown, ill-typed or over the limits raises :class:`FilterError` naming the
-0-based character position. Every comparison evaluates to true or false (never NULL), so
+0-based character position. On non-Nullable columns every comparison is true or false, so
 ``not X`` selects exactly the rows that ``X`` does not.
 """
 
@@ -41,7 +53,7 @@ MAX_LENGTH = 4096
 MAX_DEPTH = 32
 MAX_COMPARISONS = 64
 
-Value: TypeAlias = "str | int | float | bool"
+Value: TypeAlias = str | int | float | bool
 
 
 class FilterError(ValueError):
@@ -56,7 +68,8 @@ class FilterError(ValueError):
 class Field:
     """A filterable field: ``sql`` and ``wrap`` are trusted SQL, never user text.
 
-    ``wrap``, if set, must contain ``{cond}``; the compiled comparison is put there.
+    ``wrap``, if set, must contain ``{cond}``; the compiled comparison, parenthesized, is
+    put there (e.g. ``trace_id IN (SELECT trace_id FROM spans WHERE {cond})``).
     """
 
     sql: str
@@ -98,7 +111,7 @@ class Or:
     operands: tuple[Node, ...]
 
 
-Node: TypeAlias = "Or | And | Not | Comparison"
+Node: TypeAlias = Or | And | Not | Comparison
 
 # --- tokenizer ---------------------------------------------------------------------------
 
