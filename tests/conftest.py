@@ -67,7 +67,7 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> None:
-        log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 - kept open for the child
+        log = open(self.data_dir / "server.log", "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "spyglass.cli", "server", "--port", str(self.port),
              "--data-dir", str(self.data_dir), "--log-level", "warning", *self.extra_args],

@@ -21,22 +21,35 @@ from spyglass.collector.routes import otlp_http, query
 from spyglass.collector.rows import SPAN_COLUMNS, SpanBatch, build_batch
 from spyglass.collector.settings import ServerSettings
 from spyglass.collector.state import Services
-from spyglass.errors import BadRequestError
-from spyglass.store.connection import connect, parse_store_url
+from spyglass.errors import BadRequestError, ConfigError
+from spyglass.store.connection import StoreURL, connect, parse_store_url
 from spyglass.store.schema import SchemaOptions, migrate
 from spyglass.store.traces import TraceStore
 
 log = logging.getLogger("spyglass.server")
 
 
-def open_services(settings: ServerSettings) -> Services:
-    """Connect the store, apply migrations, build the pipeline (not started yet)."""
+def check_settings(settings: ServerSettings) -> tuple[StoreURL, SchemaOptions, PriceTable]:
+    """Everything that can be wrong with the settings, found before the server starts.
+
+    Raises:
+        ConfigError: with a message naming the bad setting.
+    """
     url = parse_store_url(settings.resolved_store_url, settings.database)
     options = SchemaOptions(url.database, settings.cluster, settings.retention_days)
+    try:
+        prices = PriceTable.load(settings.price_file)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"price file: {exc}") from None
+    return url, options, prices
+
+
+def open_services(settings: ServerSettings) -> Services:
+    """Connect the store, apply migrations, build the pipeline (not started yet)."""
+    url, options, prices = check_settings(settings)
     client = connect(url)
     migrate(client, options)
     store = TraceStore(client, options)
-    prices = PriceTable.load(settings.price_file)
 
     def write(batch: SpanBatch) -> None:
         store.insert_spans(SPAN_COLUMNS, batch.columns)
@@ -65,6 +78,7 @@ def create_app(settings: ServerSettings | None = None, *, load_demo: bool = Fals
         load_demo: store sample traces (`spyglass.collector.demo`) once the store is open.
     """
     settings = settings or ServerSettings()
+    check_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -258,7 +258,7 @@ def demo_request(
             _rag_turn(b, rng.choice(sessions), user, rng.choice(QUESTIONS))
             service = "docs-assistant"
         elif kind == 3:
-            _agent_run(b, user, fail=rng.random() < 0.3)
+            _agent_run(b, user, fail=(i // 5) % 3 == 0)  # every third run fails
             service = "support-agent"
         else:
             _summarize(b, user)

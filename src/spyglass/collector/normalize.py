@@ -12,12 +12,11 @@ when the first index is present. It never raises: values it cannot use are ignor
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
-from json.scanner import make_scanner  # type: ignore[attr-defined]
-from typing import Any
+from json.scanner import make_scanner
+from typing import Any, cast
 
 __all__ = ["SPAN_TYPES", "USAGE_KEYS", "Canonical", "normalize"]
 
@@ -69,7 +68,7 @@ _c_encoder = (
     if c_make_encoder is not None
     else None
 )
-_scan_once = make_scanner(_json_decoder)
+_scan_once = make_scanner(cast(Any, _json_decoder))
 
 
 def _encode(value: Any) -> str:
@@ -81,6 +80,8 @@ def _encode(value: Any) -> str:
 
 def _decode(text: str) -> Any:
     """Parse JSON text; ValueError if it is not exactly one JSON value."""
+    if text[:1].isspace():
+        text = text.lstrip()
     try:
         value, end = _scan_once(text, 0)
     except StopIteration:
@@ -209,6 +210,7 @@ _USAGE_SOURCES: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 _USAGE_RANK = {key: (name, rank) for name, keys in _USAGE_SOURCES for rank, key in enumerate(keys)}
 _USAGE_ATTRIBUTES = frozenset(_USAGE_RANK)
+_MAX_COUNT = 2**63 - 1  # what a signed 64-bit column holds
 _MLFLOW_USAGE_KEY = "mlflow.chat.tokenUsage"
 _MLFLOW_USAGE_FIELDS = (
     ("input", "input_tokens"),
@@ -474,8 +476,9 @@ def _mlflow_id(value: Any) -> str:
 def _mlflow_value(value: Any) -> Any:
     """MLflow JSON-encodes its attribute values; plain values pass through."""
     if type(value) is str and value[:1] in ('"', "{", "["):
-        if value[0] == '"' and value[-1] == '"' and "\\" not in value and len(value) > 1:
-            return value[1:-1]  # the common case, a plain JSON string, without the parser
+        inner = value[1:-1]
+        if value[0] == '"' == value[-1] and len(value) > 1 and not ('"' in inner or "\\" in inner):
+            return inner  # the common case, a plain JSON string, without the parser
         try:
             return _decode(value)
         except ValueError:
@@ -484,12 +487,13 @@ def _mlflow_value(value: Any) -> Any:
 
 
 def _count(value: Any) -> int | None:
+    """A token count, or None for anything that is not a plausible one."""
     kind = type(value)
     if kind is int:
-        return value if value >= 0 else None
+        return value if 0 <= value <= _MAX_COUNT else None
     if kind is float:
-        return int(value) if math.isfinite(value) and value >= 0 else None
-    if kind is str and value.isascii() and value.isdigit():
+        return int(value) if 0 <= value <= _MAX_COUNT else None  # NaN fails both comparisons
+    if kind is str and 0 < len(value) <= 18 and value.isascii() and value.isdigit():
         return int(value)
     return None
 
@@ -507,7 +511,7 @@ def _usage(get: Callable[[str], Any], present: frozenset[str]) -> dict[str, int]
     value = get(_MLFLOW_USAGE_KEY)
     if value is not None:
         payload = _mlflow_value(value)
-        if isinstance(payload, Mapping):
+        if isinstance(payload, dict):
             for name, field in _MLFLOW_USAGE_FIELDS:
                 if name not in usage:
                     count = _count(payload.get(field))
@@ -568,7 +572,7 @@ def _messages(value: Any) -> list[Message] | None:
 
 
 def _message(value: Any, default_role: str = "") -> Message | None:
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         return None
     role = value.get("role")
     if type(role) is not str or not role:
@@ -603,7 +607,7 @@ def _content(value: Any) -> tuple[Any, list[Message], str]:
     if value is None:
         return "", [], ""
     if not isinstance(value, list):
-        return (value if isinstance(value, Mapping) else _text(value)), [], ""
+        return (value if isinstance(value, dict) else _text(value)), [], ""
     texts: list[str] = []
     calls: list[Message] = []
     call_id = ""
@@ -612,7 +616,7 @@ def _content(value: Any) -> tuple[Any, list[Message], str]:
         if type(part) is str:
             texts.append(part)
             continue
-        if not isinstance(part, Mapping):
+        if not isinstance(part, dict):
             kept = True
             continue
         kind = part.get("type")
@@ -636,17 +640,17 @@ def _content(value: Any) -> tuple[Any, list[Message], str]:
     if kept:
         # Images, files and unknown parts have no text form: keep every non-call part as is.
         parts = [
-            p for p in value if not (isinstance(p, Mapping) and p.get("type") in _CALL_PART_TYPES)
+            p for p in value if not (isinstance(p, dict) and p.get("type") in _CALL_PART_TYPES)
         ]
         return parts, calls, call_id
     return "\n".join(texts), calls, call_id
 
 
 def _tool_call(value: Any) -> Message | None:
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         return None
     function = value.get("function")
-    source = function if isinstance(function, Mapping) else value
+    source = function if isinstance(function, dict) else value
     name = source.get("name")
     arguments = source.get("arguments", source.get("input", value.get("input")))
     call_id = value.get("id")
@@ -667,7 +671,7 @@ def _system_message(value: Any) -> Message | None:
                 pass
     if type(value) is str:
         return {"role": "system", "content": value} if value else None
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         value = [value]
     if not isinstance(value, list) or not value:
         return None
@@ -830,7 +834,7 @@ def _mlflow_payload(value: Any, kind: str) -> tuple[list[Message] | None, str]:
     decoded = _mlflow_value(value)
     if type(decoded) is str:
         return None, decoded
-    if isinstance(decoded, Mapping):
+    if isinstance(decoded, dict):
         messages: list[Message] | None = None
         if kind == "messages":
             messages = _messages(decoded.get("messages"))
@@ -840,7 +844,7 @@ def _mlflow_payload(value: Any, kind: str) -> tuple[list[Message] | None, str]:
                 found = [
                     _message(choice.get("message"), "assistant")
                     for choice in choices
-                    if isinstance(choice, Mapping)
+                    if isinstance(choice, dict)
                 ]
                 if found and all(m is not None for m in found):
                     messages = [m for m in found if m is not None]
@@ -855,13 +859,15 @@ def _mlflow_payload(value: Any, kind: str) -> tuple[list[Message] | None, str]:
 def _scan_events(events: Sequence[tuple[str, Mapping[str, Any]]]) -> _Events | None:
     found: _Events | None = None
     for event in events:
-        if not isinstance(event, tuple) or len(event) != 2:
+        if not isinstance(event, (tuple, list)) or len(event) != 2:
             continue
         name, attrs = event
         if type(name) is not str or not name.startswith("gen_ai."):
             continue
-        if not isinstance(attrs, Mapping):
-            continue
+        if type(attrs) is not dict:
+            if not isinstance(attrs, Mapping):
+                continue
+            attrs = dict(attrs)
         if found is None:
             found = _Events()
         role = _EVENT_ROLES.get(name)
@@ -877,7 +883,7 @@ def _scan_events(events: Sequence[tuple[str, Mapping[str, Any]]]) -> _Events | N
         elif name == "gen_ai.choice":
             body = _event_body(attrs)
             inner = body.get("message")
-            message = _message(inner if isinstance(inner, Mapping) else body, "assistant")
+            message = _message(inner if isinstance(inner, dict) else body, "assistant")
             if message is not None:
                 found.outputs.append(message)
         elif name == _DETAILS_EVENT:
@@ -889,7 +895,7 @@ def _scan_events(events: Sequence[tuple[str, Mapping[str, Any]]]) -> _Events | N
     return found
 
 
-def _event_body(attrs: Mapping[str, Any]) -> Mapping[str, Any]:
+def _event_body(attrs: dict[str, Any]) -> dict[str, Any]:
     """An event's message body: ``gen_ai.event.content`` JSON when present, else its attributes."""
     body = attrs.get("gen_ai.event.content")
     if type(body) is str:
@@ -897,6 +903,6 @@ def _event_body(attrs: Mapping[str, Any]) -> Mapping[str, Any]:
             body = _decode(body)
         except ValueError:
             return {"content": body}
-    if isinstance(body, Mapping):
+    if isinstance(body, dict):
         return body
     return attrs

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import ServerProcess
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "spyglass.cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_demo_command_loads_sample_traces_into_a_running_server(
+    server: ServerProcess, project: str
+) -> None:
+    result = run_cli("demo", "--url", server.url, "--project", project, "--traces", "30")
+    assert result.returncode == 0, result.stderr
+    assert "sent 30 sample traces" in result.stdout
+
+    page = httpx.get(f"{server.url}/api/traces", params={"project": project, "limit": 100}).json()
+    traces = page["traces"]
+    assert len(traces) == 30
+    assert {t["name"] for t in traces} == {"rag-chat", "invoke_agent support-agent", "summarize"}
+    assert any(t["status"] == "ERROR" for t in traces)
+    assert all(t["cost"] > 0 for t in traces)
+    sessions = httpx.get(f"{server.url}/api/sessions", params={"project": project}).json()
+    assert sessions["sessions"] and all(s["traces"] >= 1 for s in sessions["sessions"])
+
+
+def test_demo_command_reports_an_unreachable_server() -> None:
+    result = run_cli("demo", "--url", "http://127.0.0.1:9")
+    assert result.returncode == 1
+    assert "cannot reach" in result.stderr
+
+
+def test_server_with_demo_flag_starts_with_data(tmp_path: Path) -> None:
+    proc = ServerProcess(tmp_path, extra_args=["--demo"])
+    proc.start()
+    try:
+        page = httpx.get(f"{proc.url}/api/traces", params={"limit": 500}).json()
+        assert len(page["traces"]) == 60
+    finally:
+        proc.stop()
+
+
+def test_bad_server_options_exit_with_a_message(tmp_path: Path) -> None:
+    result = run_cli("server", "--data-dir", str(tmp_path), "--database", "no-dashes")
+    assert result.returncode == 2
+    assert "database name" in result.stderr
+
+
+def test_openapi_schema_documents_the_routes(server: ServerProcess) -> None:
+    paths = httpx.get(f"{server.url}/openapi.json").json()["paths"]
+    for route in ("/v1/traces", "/api/traces", "/api/traces/{trace_id}", "/api/sessions",
+                  "/api/stats", "/api/projects"):  # fmt: skip
+        assert route in paths

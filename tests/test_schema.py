@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from spyglass.errors import ConfigError
+from spyglass.store.connection import parse_store_url
+from spyglass.store.schema import MIGRATIONS, SchemaOptions, all_statements, migrate
+
+
+def test_migrations_apply_once_and_are_recorded(chdb_client: Client) -> None:
+    options = SchemaOptions(database="t_migrate_once")
+    assert migrate(chdb_client, options) == [m.version for m in MIGRATIONS]
+    assert migrate(chdb_client, options) == []
+    tables = {r[0] for r in chdb_client.query("SHOW TABLES FROM t_migrate_once").result_rows}
+    assert {"spans", "traces", "traces_mv", "schema_migrations"} <= tables
+
+
+def test_a_store_missing_later_migrations_is_upgraded(chdb_client: Client) -> None:
+    options = SchemaOptions(database="t_migrate_upgrade")
+    migrate(chdb_client, options)
+    chdb_client.command("DROP TABLE t_migrate_upgrade.traces_mv")
+    chdb_client.command(
+        "ALTER TABLE t_migrate_upgrade.schema_migrations DELETE WHERE version = 1",
+        settings={"mutations_sync": 2},
+    )
+    assert migrate(chdb_client, options) == [1]
+    tables = {r[0] for r in chdb_client.query("SHOW TABLES FROM t_migrate_upgrade").result_rows}
+    assert "traces_mv" in tables
+
+
+def test_local_ddl_uses_plain_engines_and_no_cluster_clause() -> None:
+    ddl = "\n".join(all_statements(SchemaOptions(database="sg")))
+    assert "ON CLUSTER" not in ddl
+    assert "Replicated" not in ddl
+    assert "ENGINE = ReplacingMergeTree(ingested_at)" in ddl
+    assert "ENGINE = AggregatingMergeTree()" in ddl
+    assert "TTL" not in ddl
+
+
+def test_cluster_ddl_uses_replicated_engines_on_every_statement() -> None:
+    statements = all_statements(SchemaOptions(database="sg", cluster="prod", retention_days=30))
+    for statement in statements:
+        assert " ON CLUSTER prod" in statement
+    ddl = "\n".join(statements)
+    assert (
+        "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/sg/spans', '{replica}', "
+        "ingested_at)" in ddl
+    )
+    assert (
+        "ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/sg/traces', '{replica}')" in ddl
+    )
+    assert " MergeTree(" not in ddl.replace("ReplicatedMergeTree(", "")
+    assert ddl.count("TTL toDateTime(start_time) + INTERVAL 30 DAY DELETE") == 2
+
+
+def test_retention_ttl_is_accepted_by_clickhouse(chdb_client: Client) -> None:
+    migrate(chdb_client, SchemaOptions(database="t_ttl", retention_days=7))
+    create = chdb_client.command("SHOW CREATE TABLE t_ttl.spans")
+    assert "TTL toDateTime(start_time) + toIntervalDay(7)" in str(create)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"database": "bad-name"}, {"database": "x; DROP"}, {"cluster": "a b"}, {"retention_days": 0}],
+)
+def test_unsafe_schema_options_are_refused(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        SchemaOptions(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("url", "kind", "target", "database"),
+    [
+        ("chdb:///var/lib/sg", "chdb", "/var/lib/sg", "spyglass"),
+        ("/var/lib/sg", "chdb", "/var/lib/sg", "spyglass"),
+        ("http://ch.internal:8123", "http", "http://ch.internal:8123", "spyglass"),
+        ("https://u:p%40ss@ch:8443/obs", "http", "https://ch:8443", "obs"),
+    ],
+)
+def test_store_urls_are_parsed(url: str, kind: str, target: str, database: str) -> None:
+    parsed = parse_store_url(url)
+    assert (parsed.kind, parsed.target, parsed.database) == (kind, target, database)
+
+
+def test_credentials_in_store_url_are_decoded() -> None:
+    parsed = parse_store_url("https://u:p%40ss@ch:8443/obs")
+    assert (parsed.username, parsed.password) == ("u", "p@ss")
+
+
+def test_unknown_store_url_scheme_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="unsupported store URL scheme"):
+        parse_store_url("postgres://db")
