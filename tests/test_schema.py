@@ -34,7 +34,7 @@ def test_local_ddl_uses_plain_engines_and_no_cluster_clause() -> None:
     assert "ON CLUSTER" not in ddl
     assert "Replicated" not in ddl
     assert "ENGINE = ReplacingMergeTree(ingested_at)" in ddl
-    assert "ENGINE = AggregatingMergeTree()" in ddl
+    assert "ENGINE = MergeTree()" in ddl
     assert "TTL" not in ddl
 
 
@@ -47,10 +47,8 @@ def test_cluster_ddl_uses_replicated_engines_on_every_statement() -> None:
         "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/sg/spans', '{replica}', "
         "ingested_at)" in ddl
     )
-    assert (
-        "ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/sg/traces', '{replica}')" in ddl
-    )
-    assert " MergeTree(" not in ddl.replace("ReplicatedMergeTree(", "")
+    assert "ReplicatedMergeTree('/clickhouse/tables/{shard}/sg/traces', '{replica}')" in ddl
+    assert " MergeTree(" not in ddl
     assert ddl.count("TTL toDateTime(start_time) + INTERVAL 30 DAY DELETE") == 2
 
 

@@ -60,13 +60,22 @@ def decompress(body: bytes, content_encoding: str | None, max_bytes: int) -> byt
 
 
 def _inflate(body: bytes, wbits: int, max_bytes: int) -> bytes:
-    inflater = zlib.decompressobj(wbits)
-    out = inflater.decompress(body, max_bytes + 1)
-    if len(out) > max_bytes or inflater.unconsumed_tail:
-        raise BadRequestError(f"decompressed body exceeds {max_bytes} bytes", 413)
-    if not inflater.eof:
-        raise BadRequestError("compressed body is truncated")
-    return out
+    """Inflate every member (gzip allows several back to back) within ``max_bytes`` in all."""
+    parts: list[bytes] = []
+    size = 0
+    rest = body
+    while True:
+        inflater = zlib.decompressobj(wbits)
+        out = inflater.decompress(rest, max_bytes - size + 1)
+        size += len(out)
+        if size > max_bytes or inflater.unconsumed_tail:
+            raise BadRequestError(f"decompressed body exceeds {max_bytes} bytes", 413)
+        if not inflater.eof:
+            raise BadRequestError("compressed body is truncated")
+        parts.append(out)
+        rest = inflater.unused_data
+        if not rest:
+            return b"".join(parts)
 
 
 def decode_export_request(body: bytes, content_type: str | None) -> ExportTraceServiceRequest:
@@ -106,7 +115,8 @@ def _decode_json(body: bytes) -> ExportTraceServiceRequest:
                     for link in _list(span, "links"):
                         _hex_ids_to_base64(link)
         request = ExportTraceServiceRequest()
-        json_format.ParseDict(document, request)
+        # Receivers must ignore fields they do not know (newer SDKs add some).
+        json_format.ParseDict(document, request, ignore_unknown_fields=True)
         return request
     except json_format.ParseError as exc:
         raise BadRequestError(f"body is not a valid OTLP JSON message: {exc}") from None

@@ -38,6 +38,7 @@ MAX_PROJECT_CHARS = 200
 # A single attribute value above this is cut (with a marker) rather than dropping the span.
 MAX_VALUE_CHARS = 1_000_000
 MAX_ERRORS_REPORTED = 5
+MAX_TIME_NS = 2**63 - 1  # the range of DateTime64(9)
 
 _KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
 _STATUS = ("UNSET", "OK", "ERROR")
@@ -161,6 +162,9 @@ def build_batch(
                 start, end = span.start_time_unix_nano, span.end_time_unix_nano
                 if start == 0:
                     batch.reject(f"span {span.name[:80]!r}: start_time_unix_nano is missing")
+                    continue
+                if start > MAX_TIME_NS or end > MAX_TIME_NS:
+                    batch.reject(f"span {span.name[:80]!r}: timestamp is past the year 2262")
                     continue
                 if end < start:
                     end = start

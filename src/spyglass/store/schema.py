@@ -3,8 +3,8 @@
 The same statements serve the embedded store (chDB) and a server or cluster; only the engine
 clause and ``ON CLUSTER`` differ, so they are templated from `SchemaOptions`.
 
-Design (see DESIGN.md): span rows are immutable; trace-level summaries are kept by a
-materialized view into an AggregatingMergeTree table so trace lists never scan wide rows.
+Design (see DESIGN.md): span rows are immutable; narrow per-trace summary rows are written by
+a materialized view, so trace lists never scan the wide span rows.
 """
 
 from __future__ import annotations
@@ -110,31 +110,36 @@ SETTINGS ttl_only_drop_parts = 1
 
 
 def _traces(o: SchemaOptions) -> str:
+    # One row per trace per insert block (the view aggregates each block), ordered by time so
+    # "newest traces" reads a small window instead of aggregating every trace. Queries merge a
+    # trace's rows with GROUP BY; a trace's start is the minimum over its rows.
     return f"""
 CREATE TABLE IF NOT EXISTS {o.database}.traces{o.on_cluster} (
     project LowCardinality(String),
     trace_id String,
-    start_time SimpleAggregateFunction(min, DateTime64(9, 'UTC')),
-    end_time SimpleAggregateFunction(max, DateTime64(9, 'UTC')),
-    name SimpleAggregateFunction(max, String),
-    service_name SimpleAggregateFunction(max, String),
-    has_root SimpleAggregateFunction(max, UInt8),
-    span_count SimpleAggregateFunction(sum, UInt64),
-    error_count SimpleAggregateFunction(sum, UInt64),
-    llm_count SimpleAggregateFunction(sum, UInt64),
-    input_tokens SimpleAggregateFunction(sum, UInt64),
-    output_tokens SimpleAggregateFunction(sum, UInt64),
-    total_tokens SimpleAggregateFunction(sum, UInt64),
-    total_cost SimpleAggregateFunction(sum, Float64),
-    models SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
-    session_id SimpleAggregateFunction(max, String),
-    user_id SimpleAggregateFunction(max, String),
-    input SimpleAggregateFunction(max, String),
-    output SimpleAggregateFunction(max, String)
+    start_time DateTime64(9, 'UTC'),
+    end_time DateTime64(9, 'UTC'),
+    name String,
+    service_name String,
+    has_root UInt8,
+    span_count UInt64,
+    error_count UInt64,
+    llm_count UInt64,
+    input_tokens UInt64,
+    output_tokens UInt64,
+    total_tokens UInt64,
+    total_cost Float64,
+    models Array(String),
+    session_id String,
+    user_id String,
+    input String,
+    output String,
+    INDEX idx_trace trace_id TYPE bloom_filter GRANULARITY 1,
+    INDEX idx_session session_id TYPE bloom_filter GRANULARITY 1
 )
-ENGINE = {o.engine("AggregatingMergeTree", "traces")}
+ENGINE = {o.engine("MergeTree", "traces")}
 PARTITION BY toYYYYMM(start_time)
-ORDER BY (project, trace_id)
+ORDER BY (project, start_time, trace_id)
 {o.ttl("start_time")}
 SETTINGS ttl_only_drop_parts = 1
 """

@@ -21,6 +21,9 @@ from spyglass.store.filters import CompiledFilter, Field, FilterError, compile_f
 from spyglass.store.schema import SchemaOptions
 
 MAX_TRACE_PAGE = 500
+# Summary rows read to find a page of newest traces before falling back to aggregating all.
+WINDOW_MIN_ROWS = 200
+WINDOW_MAX_ROWS = 200 * 8**3
 MAX_SPAN_PAGE = 50_000
 DEFAULT_SPAN_PAGE = 10_000
 
@@ -116,14 +119,12 @@ def _iso(value: datetime) -> str:
     return value.replace(tzinfo=None).isoformat() + "Z"
 
 
-def _json_values(mapping: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, text in mapping.items():
-        try:
-            out[key] = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            out[key] = text  # written by something other than our ingest
-    return out
+def _map_json(column: str) -> str:
+    """SQL for a JSON object from a Map(String, String) whose values are JSON texts."""
+    return (
+        f"concat('{{', arrayStringConcat(arrayMap((k, v) -> concat(toJSONString(k), ':', v), "
+        f"mapKeys({column}), mapValues({column})), ','), '}}')"
+    )
 
 
 def encode_cursor(*values: Any) -> str:
@@ -140,6 +141,20 @@ def decode_cursor(cursor: str, size: int) -> list[Any]:
     return values
 
 
+def _cursor_number(value: Any, bind_type: str) -> int | float:
+    if bind_type == "Float64" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63:
+        return value
+    raise BadRequestError("cursor is not one this server issued")
+
+
+def _cursor_text(value: Any) -> str:
+    if isinstance(value, str) and len(value) <= 64:
+        return value
+    raise BadRequestError("cursor is not one this server issued")
+
+
 class TraceStore:
     """Spans in, traces out, over one clickhouse-connect client."""
 
@@ -149,20 +164,52 @@ class TraceStore:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def insert_spans(self, column_names: Sequence[str], columns: Sequence[list[Any]]) -> None:
-        """Insert column-oriented span rows in one statement."""
+    def insert_spans(self, column_names: Sequence[str], columns: Sequence[list[Any]]) -> int:
+        """Insert column-oriented span rows in one statement; return how many were new.
+
+        Spans already stored (an exporter retrying a batch whose answer it never saw) and
+        repeats within the batch are skipped, so trace summaries never count a span twice.
+        The caller must not run two inserts concurrently (the pipeline has one writer).
+        """
+        names = list(column_names)
+        project, trace, span = (columns[names.index(c)] for c in ("project", "trace_id", "span_id"))
+        keys = list(zip(project, trace, span, strict=True))
+        stored = self._stored_keys(keys)
+        keep: list[int] = []
+        seen: set[tuple[str, str, str]] = set()
+        for i, key in enumerate(keys):
+            if key not in seen and key not in stored:
+                seen.add(key)
+                keep.append(i)
+        if len(keep) < len(keys):
+            columns = [[column[i] for i in keep] for column in columns]
+        if not keep:
+            return 0
         self.client.insert(
             f"{self.db}.spans",
             list(columns),
             column_names=list(column_names),
             column_oriented=True,
         )
+        return len(keep)
+
+    def _stored_keys(self, keys: list[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+        traces = sorted({(project, trace_id) for project, trace_id, _ in keys})
+        if not traces:
+            return set()
+        rows = self.client.query(
+            f"SELECT project, trace_id, span_id FROM {self.db}.spans "
+            "WHERE (project, trace_id) IN {traces:Array(Tuple(String, String))}",
+            parameters={"traces": traces},
+        ).result_rows
+        return {(str(p), str(t), str(s)) for p, t, s in rows}
 
     # -- reading ---------------------------------------------------------------------------
 
     def projects(self) -> list[dict[str, Any]]:
         rows = self.client.query(
-            f"SELECT project, sum(span_count), count(), toUnixTimestamp64Nano(max(end_time)) "
+            f"SELECT project, sum(span_count), uniqExact(trace_id), "
+            f"toUnixTimestamp64Nano(max(end_time)) "
             f"FROM {self.db}.traces GROUP BY project ORDER BY project"
         ).result_rows
         return [
@@ -171,33 +218,123 @@ class TraceStore:
         ]
 
     def list_traces(self, q: TraceQuery) -> dict[str, Any]:
-        """One page of trace summaries, newest first by default, with a keyset cursor."""
+        """One page of trace summaries, newest first by default, with a keyset cursor.
+
+        Two steps: find the page's trace ids (reading only the columns the filters need),
+        then summarize just those traces.
+        """
         if q.sort not in SORT_KEYS:
             raise BadRequestError(f"sort must be one of {', '.join(SORT_KEYS)}")
         limit = max(1, min(q.limit, MAX_TRACE_PAGE))
         params: dict[str, Any] = {"project": q.project, "limit": limit + 1}
         inner, outer = self._trace_conditions(q, params)
         sort_sql, sort_type = SORT_KEYS[q.sort]
-        direction = "DESC" if q.descending else "ASC"
+        cursor_ns: int | None = None
         if q.cursor:
             value, after_id = decode_cursor(q.cursor, 2)
-            params["cursor_value"], params["cursor_id"] = value, str(after_id)
+            params["cursor_value"] = _cursor_number(value, sort_type)
+            params["cursor_id"] = _cursor_text(after_id)
             op = "<" if q.descending else ">"
             outer.append(
                 f"({sort_sql}, trace_id) {op} ({{cursor_value:{sort_type}}}, {{cursor_id:String}})"
             )
+            if q.sort == "start_time":
+                cursor_ns = int(params["cursor_value"])
+        page = None
+        if q.sort == "start_time":
+            page = self._page_in_time_window(q.descending, inner, outer, params, limit, cursor_ns)
+        if page is None:
+            page = self._page(q.descending, inner, outer, params, sort_sql)
+        more = len(page) > limit
+        page = page[:limit]
+        summaries = self._summaries(q.project, [trace_id for trace_id, _ in page])
+        traces = [summaries[trace_id] for trace_id, _ in page if trace_id in summaries]
+        next_cursor = encode_cursor(page[-1][1], page[-1][0]) if more else None
+        return {"traces": traces, "next_cursor": next_cursor}
+
+    def _page(
+        self,
+        descending: bool,
+        inner: list[str],
+        outer: list[str],
+        params: dict[str, Any],
+        sort_sql: str,
+    ) -> list[tuple[str, Any]]:
+        """(trace_id, sort value) of one page, ordered; ClickHouse prunes unused aggregates."""
+        direction = "DESC" if descending else "ASC"
         sql = (
-            f"SELECT *, {sort_sql} AS sort_value FROM ("
+            f"SELECT trace_id, {sort_sql} AS sort_value FROM ("
             f"SELECT {_TRACE_SELECT} FROM {self.db}.traces WHERE {' AND '.join(inner)} "
             f"GROUP BY trace_id) WHERE {' AND '.join(outer) or '1'} "
             f"ORDER BY sort_value {direction}, trace_id {direction} LIMIT {{limit:UInt32}}"
         )
-        rows = self.client.query(sql, parameters=params).result_rows
-        more = len(rows) > limit
-        rows = rows[:limit]
-        traces = [self._trace_summary(row) for row in rows]
-        next_cursor = encode_cursor(rows[-1][-1], rows[-1][0]) if more and rows else None
-        return {"traces": traces, "next_cursor": next_cursor}
+        return [(r[0], r[1]) for r in self.client.query(sql, parameters=params).result_rows]
+
+    def _page_in_time_window(
+        self,
+        descending: bool,
+        inner: list[str],
+        outer: list[str],
+        params: dict[str, Any],
+        limit: int,
+        cursor_ns: int | None,
+    ) -> list[tuple[str, Any]] | None:
+        """A start-time page found in a window of the newest (or oldest) summary rows.
+
+        A trace's start is the minimum over its summary rows, so it has a row starting exactly
+        then: every trace starting after the window's oldest row has that row inside the
+        window, and results past that bound are exact. The window grows until it holds a full
+        page or the whole range; None means "too wide, aggregate everything instead".
+        """
+        window = list(inner)
+        if cursor_ns is not None:
+            window.append(
+                f"start_time {'<=' if descending else '>='} "
+                "fromUnixTimestamp64Nano({cursor_value:Int64})"
+            )
+        direction = "DESC" if descending else "ASC"
+        rows_sql = (
+            f"SELECT trace_id, start_time FROM {self.db}.traces WHERE {' AND '.join(window)} "
+            f"ORDER BY start_time {direction} LIMIT {{window:UInt32}}"
+        )
+        size = max(WINDOW_MIN_ROWS, 4 * (limit + 1))
+        while size <= WINDOW_MAX_ROWS:
+            params["window"] = size
+            count, bound = self.client.query(
+                f"SELECT count(), toUnixTimestamp64Nano({'min' if descending else 'max'}"
+                f"(start_time)) FROM ({rows_sql})",
+                parameters=params,
+            ).result_rows[0]
+            sort_sql = SORT_KEYS["start_time"][0]
+            page = self._page(
+                descending,
+                [*inner, f"trace_id IN (SELECT trace_id FROM ({rows_sql}))"],
+                outer,
+                params,
+                sort_sql,
+            )
+            if count < size:
+                return page  # the window holds the whole range: exact
+            exact = [
+                (trace_id, start)
+                for trace_id, start in page
+                if (start > bound if descending else start < bound)
+            ]
+            if len(exact) > limit:
+                return exact
+            size *= 8
+        return None
+
+    def _summaries(self, project: str, trace_ids: list[str]) -> dict[str, dict[str, Any]]:
+        if not trace_ids:
+            return {}
+        rows = self.client.query(
+            f"SELECT {_TRACE_SELECT} FROM {self.db}.traces "
+            "WHERE project = {project:String} AND trace_id IN {ids:Array(String)} "
+            "GROUP BY trace_id",
+            parameters={"project": project, "ids": trace_ids},
+        ).result_rows
+        return {row[0]: self._trace_summary(row) for row in rows}
 
     def _trace_conditions(
         self, q: TraceQuery, params: dict[str, Any]
@@ -302,7 +439,8 @@ class TraceStore:
         after = ""
         if cursor:
             start, span_id = decode_cursor(cursor, 2)
-            params["c_start"], params["c_span"] = int(start), str(span_id)
+            params["c_start"] = _cursor_number(start, "Int64")
+            params["c_span"] = _cursor_text(span_id)
             after = (
                 "AND (toUnixTimestamp64Nano(start_time), span_id) > "
                 "({c_start:Int64}, {c_span:String})"
@@ -312,8 +450,15 @@ class TraceStore:
                    toUnixTimestamp64Nano(start_time), toUnixTimestamp64Nano(end_time),
                    status_code, status_message, service_name, scope_name, scope_version,
                    model, provider, operation, input, output, session_id, user_id,
-                   usage, cost, total_tokens, total_cost, attributes, resource_attributes,
-                   arrayMap(e -> (toUnixTimestamp64Nano(e.1), e.2, e.3), events), links,
+                   usage, cost, total_tokens, total_cost,
+                   {_map_json("attributes")}, {_map_json("resource_attributes")},
+                   concat('[', arrayStringConcat(arrayMap(e -> concat(
+                       '{{"time_unix_nano":', toString(toUnixTimestamp64Nano(e.1)),
+                       ',"name":', toJSONString(e.2),
+                       ',"attributes":', {_map_json("e.3")}, '}}'), events), ','), ']'),
+                   concat('[', arrayStringConcat(arrayMap(l -> concat(
+                       '{{"trace_id":', toJSONString(l.1), ',"span_id":', toJSONString(l.2),
+                       ',"attributes":', {_map_json("l.3")}, '}}'), links), ','), ']'),
                    trace_state
             FROM {self.db}.spans
             WHERE project = {{project:String}} AND trace_id = {{trace_id:String}} {after}
@@ -361,14 +506,12 @@ def _span_json(trace_id: str, row: Sequence[Any]) -> dict[str, Any]:
         "cost": dict(cost),
         "total_tokens": tokens,
         "total_cost": total_cost,
-        "attributes": _json_values(attributes),
-        "resource": _json_values(resource),
-        "events": [
-            {"time_unix_nano": t, "name": n, "attributes": _json_values(a)} for t, n, a in events
-        ],
-        "links": [
-            {"trace_id": t, "span_id": s, "attributes": _json_values(a)} for t, s, a in links
-        ],
+        # Built as JSON text by ClickHouse (values are stored JSON-encoded): no per-value
+        # parsing in Python, which dominated the time of a 10k-span trace.
+        "attributes": orjson.Fragment(attributes),
+        "resource": orjson.Fragment(resource),
+        "events": orjson.Fragment(events),
+        "links": orjson.Fragment(links),
         "trace_state": trace_state,
     }
 
