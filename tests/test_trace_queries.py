@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from spyglass.errors import BadRequestError
@@ -18,6 +19,11 @@ LLM = {
     "gen_ai.usage.input_tokens": 1000,
     "gen_ai.usage.output_tokens": 100,
 }
+
+
+def plain(value: Any) -> Any:
+    """Store results embed pre-built JSON (orjson fragments); read them as a client would."""
+    return orjson.loads(orjson.dumps(value))
 
 
 def ids(page: dict[str, Any]) -> list[str]:
@@ -137,7 +143,7 @@ def test_bad_queries_are_bad_requests(store: TraceStore, query: TraceQuery) -> N
 def test_one_trace_comes_back_with_all_spans_in_start_order(
     store: TraceStore, seeded: dict[str, str]
 ) -> None:
-    trace = store.get_trace("default", seeded["slow-ok"])
+    trace = plain(store.get_trace("default", seeded["slow-ok"]))
     assert trace is not None
     assert [s["name"] for s in trace["spans"]] == ["checkout", "chat gpt-4o"]
     root, child = trace["spans"]
@@ -153,7 +159,7 @@ def test_a_huge_trace_is_paged(store: TraceStore) -> None:
     names: list[str] = []
     cursor = None
     while True:
-        page = store.get_spans("default", trace_id, limit=100, cursor=cursor)
+        page = plain(store.get_spans("default", trace_id, limit=100, cursor=cursor))
         names += [s["name"] for s in page["spans"]]
         cursor = page["next_cursor"]
         if cursor is None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from clickhouse_connect.driver.client import Client
 
 from spyglass.errors import ConfigError
+from spyglass.store.tracking_schema import tracking_statements
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -135,7 +136,9 @@ CREATE TABLE IF NOT EXISTS {o.database}.traces{o.on_cluster} (
     input String,
     output String,
     INDEX idx_trace trace_id TYPE bloom_filter GRANULARITY 1,
-    INDEX idx_session session_id TYPE bloom_filter GRANULARITY 1
+    INDEX idx_session session_id TYPE bloom_filter GRANULARITY 1,
+    INDEX idx_user user_id TYPE bloom_filter GRANULARITY 1,
+    INDEX idx_models models TYPE bloom_filter GRANULARITY 1
 )
 ENGINE = {o.engine("MergeTree", "traces")}
 PARTITION BY toYYYYMM(start_time)
@@ -198,6 +201,7 @@ class Migration:
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "spans and trace summaries", lambda o: [_spans(o), _traces(o), _traces_mv(o)]),
+    Migration(2, "experiment tracking and model registry", tracking_statements),
 )
 
 
