@@ -1,11 +1,66 @@
 """Spyglass: open GenAI observability and evaluation.
 
 `import spyglass` stays light: it never imports server-side packages (FastAPI, ClickHouse,
-protobuf decoders), so it is safe inside a user's LLM app.
+protobuf decoders), so it is safe inside a user's LLM app. The tracer API (`autolog`,
+`trace`, `start_span`, ...) is loaded on first use.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+# Public names served lazily from spyglass.tracer, so `import spyglass` loads no OTel SDK.
+_TRACER_NAMES = frozenset(
+    {
+        "SpyglassSpan",
+        "autolog",
+        "configure",
+        "context",
+        "disable",
+        "flush",
+        "shutdown",
+        "start_span",
+        "trace",
+    }
+)
+
+if TYPE_CHECKING:
+    from spyglass.tracer import (
+        SpyglassSpan as SpyglassSpan,
+    )
+    from spyglass.tracer import (
+        autolog as autolog,
+    )
+    from spyglass.tracer import (
+        configure as configure,
+    )
+    from spyglass.tracer import (
+        context as context,
+    )
+    from spyglass.tracer import (
+        disable as disable,
+    )
+    from spyglass.tracer import (
+        flush as flush,
+    )
+    from spyglass.tracer import (
+        shutdown as shutdown,
+    )
+    from spyglass.tracer import (
+        start_span as start_span,
+    )
+    from spyglass.tracer import (
+        trace as trace,
+    )
+
+__all__ = ["__version__", *sorted(_TRACER_NAMES)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TRACER_NAMES:
+        from spyglass import tracer
+
+        return getattr(tracer, name)
+    raise AttributeError(f"module 'spyglass' has no attribute {name!r}")

@@ -1,0 +1,133 @@
+"""Added latency per autologged OpenAI chat call: unpatched vs spyglass vs mlflow autolog.
+
+The real `openai` client talks to a fake OpenAI API through `httpx.MockTransport` (no network),
+so the figures are the instrumentation's own cost. Spyglass runs with its real exporter
+(OTLP/HTTP to a loopback sink in this process, spool enabled), so background export is part of
+the measurement. Blocks of calls alternate between the configurations; per-call medians are
+printed. Nothing is asserted.
+
+    python benchmarks/tracer_overhead.py [--calls 2000] [--rounds 3] [--stream]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import spyglass
+import spyglass.openai
+from tests.tracer import fake_openai
+
+MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello"}]
+
+
+def start_sink() -> str:
+    """A loopback OTLP endpoint that accepts everything."""
+
+    class Sink(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", "0")))
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def block(call: Callable[[], Any], calls: int) -> list[float]:
+    for _ in range(50):  # warm up
+        call()
+    out = []
+    for _ in range(calls):
+        t0 = time.perf_counter_ns()
+        call()
+        out.append((time.perf_counter_ns() - t0) / 1000)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--stream", action="store_true", help="streamed calls with usage")
+    args = parser.parse_args()
+
+    client = openai.OpenAI(
+        api_key="sk-bench",
+        base_url="http://fake-openai.test/v1",
+        http_client=httpx.Client(transport=fake_openai.transport()),
+        max_retries=0,
+    )
+
+    def call() -> Any:
+        if args.stream:
+            stream = client.chat.completions.create(
+                model="gpt-4o-mini",
+                messages=MESSAGES,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            return list(stream)
+        return client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+
+    spool = tempfile.mkdtemp(prefix="spyglass-bench-spool-")
+    spyglass.configure(tracking_uri=start_sink(), project="bench", spool_dir=spool)
+
+    try:
+        import mlflow
+        import mlflow.openai
+
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        mlflow.set_tracking_uri(f"file://{tempfile.mkdtemp(prefix='mlflow-bench-')}")
+        has_mlflow = True
+    except ImportError:
+        has_mlflow = False
+
+    results: dict[str, list[float]] = {"unpatched": [], "spyglass": []}
+    if has_mlflow:
+        results["mlflow"] = []
+    for _ in range(args.rounds):
+        results["unpatched"] += block(call, args.calls)
+        spyglass.openai.autolog()
+        results["spyglass"] += block(call, args.calls)
+        spyglass.openai.disable()
+        if has_mlflow:
+            mlflow.openai.autolog(log_traces=True)
+            results["mlflow"] += block(call, args.calls)
+            mlflow.openai.autolog(disable=True)
+    spyglass.flush()
+
+    base = statistics.median(results["unpatched"])
+    kind = "streamed" if args.stream else "plain"
+    print(f"{kind} chat call, {args.rounds} x {args.calls} calls per configuration")
+    print(f"{'configuration':<12} {'median µs':>10} {'p90 µs':>10} {'added µs':>10}")
+    for name, samples in results.items():
+        median = statistics.median(samples)
+        p90 = statistics.quantiles(samples, n=10)[-1]
+        added = median - base
+        print(f"{name:<12} {median:>10.1f} {p90:>10.1f} {added:>10.1f}")
+    if not has_mlflow:
+        print("mlflow not installed: pip install mlflow-skinny to compare")
+    spyglass.shutdown()
+
+
+if __name__ == "__main__":
+    main()
