@@ -26,7 +26,11 @@ _TRACER_NAMES = frozenset(
     }
 )
 
+# Served lazily from spyglass.evaluator (which itself loads pandas/nltk only when scoring).
+_EVALUATOR_NAMES = frozenset({"evaluate"})
+
 if TYPE_CHECKING:
+    from spyglass.evaluator import evaluate as evaluate
     from spyglass.tracer import (
         SpyglassSpan as SpyglassSpan,
     )
@@ -55,7 +59,7 @@ if TYPE_CHECKING:
         trace as trace,
     )
 
-__all__ = ["__version__", *sorted(_TRACER_NAMES)]
+__all__ = ["__version__", *sorted(_TRACER_NAMES | _EVALUATOR_NAMES)]
 
 
 def __getattr__(name: str) -> Any:
@@ -63,4 +67,8 @@ def __getattr__(name: str) -> Any:
         from spyglass import tracer
 
         return getattr(tracer, name)
+    if name in _EVALUATOR_NAMES:
+        from spyglass import evaluator
+
+        return getattr(evaluator, name)
     raise AttributeError(f"module 'spyglass' has no attribute {name!r}")

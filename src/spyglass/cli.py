@@ -113,6 +113,9 @@ def _app() -> typer.Typer:
             raise typer.Exit(1)
         typer.echo(f"sent {traces} sample traces to {url} (project {project!r})")
 
+    from spyglass.evaluator.cli import eval_app  # Typer only; the evaluator loads per command
+
+    app.add_typer(eval_app(), name="eval")
     return app
 
 
