@@ -11,6 +11,7 @@ This is the per-span hot path of ingest: keep it to plain loops and dict lookups
 from __future__ import annotations
 
 import base64
+import gc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,6 +133,20 @@ def build_batch(
     header_project: str | None = None,
 ) -> SpanBatch:
     """Validate, normalize and price every span of ``request`` into one `SpanBatch`."""
+    # The batch allocates millions of small objects that all stay alive until it is written;
+    # pausing the cyclic GC meanwhile saves about a quarter of the time (DESIGN.md).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _build_batch(request, prices, header_project)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _build_batch(
+    request: ExportTraceServiceRequest, prices: PriceTable, header_project: str | None
+) -> SpanBatch:
     batch = SpanBatch()
     (
         c_project, c_trace, c_span, c_parent, c_state, c_name, c_kind, c_type, c_start, c_end,
