@@ -15,7 +15,6 @@ import pytest
 
 import spyglass
 import spyglass.openai
-from spyglass.collector.spool_import import import_spool
 from tests.conftest import ServerProcess
 from tests.tracer import fake_openai
 
@@ -106,8 +105,8 @@ def test_server_down_then_up_loses_nothing_and_the_app_never_notices(
         spyglass.shutdown()
 
 
-def test_a_script_run_with_no_server_is_imported_from_the_spool(
-    server: ServerProcess, project: str, tmp_path: Path
+def test_a_script_run_with_no_server_appears_once_the_server_starts(
+    project: str, tmp_path: Path
 ) -> None:
     script = (
         "import spyglass\n"
@@ -115,22 +114,26 @@ def test_a_script_run_with_no_server_is_imported_from_the_spool(
         "with spyglass.start_span('offline-job') as s:\n"
         "    print(s.trace_id)\n"
     )
-    env = {**os.environ, "SPYGLASS_SPOOL_DIR": str(tmp_path)}
+    # The tracer's default spool is ~/.spyglass/spool, the server's <data dir>/spool: the same
+    # place by default. Here both point into tmp_path.
+    env = {**os.environ, "SPYGLASS_SPOOL_DIR": str(tmp_path / "spool")}
     env.pop("PYTEST_VERSION", None)
     out = subprocess.run(
         [sys.executable, "-c", script], env=env, check=True, timeout=60, capture_output=True
     )
     trace_id = out.stdout.decode().strip()
+    assert list((tmp_path / "spool").rglob("*.otlp"))
 
-    def submit(body: bytes, project_name: str) -> None:  # what the server's import does
-        response = httpx.post(
-            f"{server.url}/v1/traces",
-            content=body,
-            headers={"content-type": "application/x-protobuf", "x-spyglass-project": project_name},
-        )
-        response.raise_for_status()
-
-    assert import_spool(tmp_path, submit).files == 1
-    body = fetch_trace(server.url, project, trace_id)
-    assert [s["name"] for s in body["spans"]] == ["offline-job"]
-    assert list(tmp_path.rglob("*.otlp")) == []
+    later = ServerProcess(tmp_path)
+    later.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            response = httpx.get(f"{later.url}/api/traces/{trace_id}", params={"project": project})
+            if response.status_code == 200:
+                break
+            time.sleep(0.2)
+        assert [s["name"] for s in response.json()["spans"]] == ["offline-job"]
+        assert list((tmp_path / "spool").rglob("*.otlp")) == []
+    finally:
+        later.stop()

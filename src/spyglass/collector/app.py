@@ -20,11 +20,13 @@ from spyglass.collector.pricing import PriceTable
 from spyglass.collector.routes import otlp_http, query
 from spyglass.collector.rows import SPAN_COLUMNS, SpanBatch, build_batch
 from spyglass.collector.settings import ServerSettings
+from spyglass.collector.spool_import import pipeline_submitter, run_spool_import
 from spyglass.collector.state import Services
 from spyglass.errors import BadRequestError, ConfigError
 from spyglass.store.connection import StoreURL, connect, parse_store_url
 from spyglass.store.schema import SchemaOptions, migrate
 from spyglass.store.traces import TraceStore
+from spyglass.tracking import server as tracking_server
 
 log = logging.getLogger("spyglass.server")
 
@@ -90,10 +92,18 @@ def create_app(settings: ServerSettings | None = None, *, load_demo: bool = Fals
             batch = build_batch(request, services.prices, None)
             await asyncio.wrap_future(services.pipeline.submit(batch))
             log.info("loaded %d demo spans", batch.count)
+        # Traces a tracer spooled while no server ran (same default home, ~/.spyglass).
+        spool_task = asyncio.create_task(
+            run_spool_import(
+                settings.data_dir.expanduser() / "spool",
+                pipeline_submitter(services.pipeline, services.prices),
+            )
+        )
         log.info("spyglass %s serving store %s", __version__, settings.resolved_store_url)
         try:
             yield
         finally:
+            spool_task.cancel()
             services.pipeline.shutdown()
             services.store.client.close()
             log.info("spyglass stopped: %s", services.pipeline.stats)
@@ -107,6 +117,7 @@ def create_app(settings: ServerSettings | None = None, *, load_demo: bool = Fals
     )
     app.include_router(otlp_http.router)
     app.include_router(query.router)
+    app.include_router(tracking_server.router)
 
     @app.exception_handler(BadRequestError)
     async def bad_request(_: Request, exc: BadRequestError) -> Response:
