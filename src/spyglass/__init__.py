@@ -29,7 +29,61 @@ _TRACER_NAMES = frozenset(
 # Served lazily from spyglass.evaluator (which itself loads pandas/nltk only when scoring).
 _EVALUATOR_NAMES = frozenset({"evaluate"})
 
+# Served lazily from spyglass.client (experiment tracking over the MLflow-compatible API).
+_CLIENT_NAMES = frozenset(
+    {
+        "TrackingClient",
+        "active_run",
+        "end_run",
+        "log_artifact",
+        "log_metric",
+        "log_metrics",
+        "log_param",
+        "log_params",
+        "set_tag",
+        "set_tags",
+        "set_tracking_uri",
+        "start_run",
+    }
+)
+
 if TYPE_CHECKING:
+    from spyglass.client import (
+        TrackingClient as TrackingClient,
+    )
+    from spyglass.client import (
+        active_run as active_run,
+    )
+    from spyglass.client import (
+        end_run as end_run,
+    )
+    from spyglass.client import (
+        log_artifact as log_artifact,
+    )
+    from spyglass.client import (
+        log_metric as log_metric,
+    )
+    from spyglass.client import (
+        log_metrics as log_metrics,
+    )
+    from spyglass.client import (
+        log_param as log_param,
+    )
+    from spyglass.client import (
+        log_params as log_params,
+    )
+    from spyglass.client import (
+        set_tag as set_tag,
+    )
+    from spyglass.client import (
+        set_tags as set_tags,
+    )
+    from spyglass.client import (
+        set_tracking_uri as set_tracking_uri,
+    )
+    from spyglass.client import (
+        start_run as start_run,
+    )
     from spyglass.evaluator import evaluate as evaluate
     from spyglass.tracer import (
         SpyglassSpan as SpyglassSpan,
@@ -59,7 +113,7 @@ if TYPE_CHECKING:
         trace as trace,
     )
 
-__all__ = ["__version__", *sorted(_TRACER_NAMES | _EVALUATOR_NAMES)]
+__all__ = ["__version__", *sorted(_TRACER_NAMES | _EVALUATOR_NAMES | _CLIENT_NAMES)]
 
 
 def __getattr__(name: str) -> Any:
@@ -71,4 +125,8 @@ def __getattr__(name: str) -> Any:
         from spyglass import evaluator
 
         return getattr(evaluator, name)
+    if name in _CLIENT_NAMES:
+        from spyglass import client
+
+        return getattr(client, name)
     raise AttributeError(f"module 'spyglass' has no attribute {name!r}")
