@@ -27,6 +27,7 @@ from spyglass.store.connection import StoreURL, connect, parse_store_url
 from spyglass.store.schema import SchemaOptions, migrate
 from spyglass.store.traces import TraceStore
 from spyglass.tracking import server as tracking_server
+from spyglass.ui import mount_ui
 
 log = logging.getLogger("spyglass.server")
 
@@ -118,6 +119,7 @@ def create_app(settings: ServerSettings | None = None, *, load_demo: bool = Fals
     app.include_router(otlp_http.router)
     app.include_router(query.router)
     app.include_router(tracking_server.router)
+    mount_ui(app)  # web UI: /, /traces, /sessions, /dashboard, /static
 
     @app.exception_handler(BadRequestError)
     async def bad_request(_: Request, exc: BadRequestError) -> Response:

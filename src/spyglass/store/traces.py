@@ -429,13 +429,13 @@ class TraceStore:
     ) -> dict[str, Any] | None:
         """A trace's summary and its spans in start order (one page), or None if unknown."""
         trace_id = trace_id.lower()
-        summary = self._summary_of(project, trace_id)
+        summary = self.trace_summary(project, trace_id)
         if summary is None:
             return None
         page = self.get_spans(project, trace_id, limit=limit, cursor=cursor)
         return {"trace": summary, **page}
 
-    def _summary_of(self, project: str, trace_id: str) -> dict[str, Any] | None:
+    def trace_summary(self, project: str, trace_id: str) -> dict[str, Any] | None:
         rows = self.client.query(
             f"SELECT {_TRACE_SELECT} FROM {self.db}.traces "
             "WHERE project = {project:String} AND trace_id = {trace_id:String} GROUP BY trace_id",
@@ -464,7 +464,7 @@ class TraceStore:
                 "({c_start:Int64}, {c_span:String})"
             )
         sql = f"""
-            SELECT {_SPAN_JSON}, toUnixTimestamp64Nano(start_time), span_id
+            SELECT {SPAN_JSON_SQL}, toUnixTimestamp64Nano(start_time), span_id
             FROM {self.db}.spans
             WHERE project = {{project:String}} AND trace_id = {{trace_id:String}} {after}
             ORDER BY toUnixTimestamp64Nano(start_time), span_id
@@ -498,7 +498,7 @@ def _text(column: str) -> str:
     return f"toJSONString(toString({column}))"
 
 
-_SPAN_JSON = _object_sql(
+SPAN_JSON_SQL = _object_sql(
     [
         ("trace_id", _text("trace_id")),
         ("span_id", _text("span_id")),
