@@ -24,6 +24,8 @@ MAX_TRACE_PAGE = 500
 # Summary rows read to find a page of newest traces before falling back to aggregating all.
 WINDOW_MIN_ROWS = 200
 WINDOW_MAX_ROWS = 200 * 8**3
+# Up to this many traces matching a pre-filter are bound as a list instead of a subquery.
+MAX_PREFILTER_IDS = 1_000
 MAX_SPAN_PAGE = 50_000
 DEFAULT_SPAN_PAGE = 10_000
 
@@ -378,8 +380,12 @@ class TraceStore:
         ]
         if pushed:
             inner.append(
-                f"trace_id IN (SELECT trace_id FROM {self.db}.traces "
-                f"WHERE project = {{project:String}} AND {' AND '.join(pushed)})"
+                self._trace_id_condition(
+                    f"SELECT DISTINCT trace_id FROM {self.db}.traces "
+                    f"WHERE project = {{project:String}} AND {' AND '.join(pushed)}",
+                    params,
+                    "pre_traces",
+                )
             )
         span_conditions: list[str] = []
         for i, (key, value) in enumerate(sorted(q.attributes.items())):
@@ -398,14 +404,29 @@ class TraceStore:
             )
         if span_conditions:
             inner.append(
-                f"trace_id IN (SELECT trace_id FROM {self.db}.spans "
-                f"WHERE project = {{project:String}} AND {' AND '.join(span_conditions)})"
+                self._trace_id_condition(
+                    f"SELECT DISTINCT trace_id FROM {self.db}.spans "
+                    f"WHERE project = {{project:String}} AND {' AND '.join(span_conditions)}",
+                    params,
+                    "pre_spans",
+                )
             )
         if q.filter:
             compiled = _compile(q.filter)
             params.update(compiled.params)
             outer.append(f"({compiled.sql})")
         return inner, outer
+
+    def _trace_id_condition(self, subquery: str, params: dict[str, Any], bind: str) -> str:
+        """``trace_id IN (...)``: the ids themselves when few (the list query runs up to
+        seven statements, and a bound list uses the trace_id skip index), else the subquery."""
+        rows = self.client.query(
+            f"{subquery} LIMIT {MAX_PREFILTER_IDS + 1}", parameters=params
+        ).result_rows
+        if len(rows) > MAX_PREFILTER_IDS:
+            return f"trace_id IN ({subquery})"
+        params[bind] = [row[0] for row in rows]
+        return f"trace_id IN {{{bind}:Array(String)}}"
 
     @staticmethod
     def _trace_summary(row: Sequence[Any]) -> dict[str, Any]:
