@@ -117,6 +117,28 @@ def test_a_cursor_walks_every_trace_once(store: TraceStore) -> None:
     assert seen == list(reversed(stored))
 
 
+def test_row_filters_find_traces_whose_matching_spans_arrived_later(store: TraceStore) -> None:
+    specs = [TraceSpec(f"t{i}", start_ms=i * 10) for i in range(2000)]
+    store_traces(store, specs)
+    # Every 5th trace fails in a span stored later, by another insert: the trace's first
+    # summary row is not an error row, and the error rows are newer than every trace start.
+    failing = range(0, 2000, 5)
+    late = [
+        TraceSpec("late-error", start_ms=30_000 + i, error=True, trace_id=specs[i].trace_id)
+        for i in failing
+    ]
+    store_traces(store, late)
+    got: list[str] = []
+    cursor = None
+    for _ in range(100):
+        page = store.list_traces(TraceQuery(status="error", limit=37, cursor=cursor))
+        got += ids(page)
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert got == [specs[i].trace_id.hex() for i in reversed(failing)]
+
+
 def test_a_cursor_works_with_other_sort_orders(store: TraceStore) -> None:
     store_traces(store, [TraceSpec(f"t{i}", i, duration_ms=(i * 7) % 11 + 1) for i in range(12)])
     first = store.list_traces(TraceQuery(sort="latency", limit=5))

@@ -229,7 +229,7 @@ class TraceStore:
             raise BadRequestError(f"sort must be one of {', '.join(SORT_KEYS)}")
         limit = max(1, min(q.limit, MAX_TRACE_PAGE))
         params: dict[str, Any] = {"project": q.project, "limit": limit + 1}
-        inner, outer = self._trace_conditions(q, params)
+        inner, outer, row_filters = self._trace_conditions(q, params)
         # Filters that only whole-trace aggregates can decide (the others are pushed ahead of
         # the window, so its rows already match).
         filtered = bool(
@@ -254,9 +254,18 @@ class TraceStore:
         page = None
         if q.sort == "start_time":
             page = self._page_in_time_window(
-                q.descending, inner, outer, params, limit, cursor_ns, filtered
+                q.descending, inner, outer, row_filters, params, limit, cursor_ns, filtered
             )
         if page is None:
+            if row_filters:
+                inner.append(
+                    self._trace_id_condition(
+                        f"SELECT DISTINCT trace_id FROM {self.db}.traces "
+                        f"WHERE project = {{project:String}} AND {' AND '.join(row_filters)}",
+                        params,
+                        "pre_traces",
+                    )
+                )
             page = self._page(q.descending, inner, outer, params, sort_sql)
         more = len(page) > limit
         page = page[:limit]
@@ -288,6 +297,7 @@ class TraceStore:
         descending: bool,
         inner: list[str],
         outer: list[str],
+        row_filters: list[str],
         params: dict[str, Any],
         limit: int,
         cursor_ns: int | None,
@@ -300,8 +310,12 @@ class TraceStore:
         window, and results past that bound are exact. The window grows until it holds a full
         page or the whole range; None means "too wide, aggregate everything instead".
         """
-        window = list(inner)
-        if cursor_ns is not None:
+        # Row filters (a trace matches iff one of its rows does) apply to the window rows
+        # directly: a matching trace's rows inside the window start no earlier than the trace.
+        window = [*inner, *row_filters]
+        # Past a cursor, only a trace's first row is sure to start before the cursor; a row
+        # that merely matches a row filter may start after it, so then the window cannot skip.
+        if cursor_ns is not None and not row_filters:
             window.append(
                 f"start_time {'<=' if descending else '>='} "
                 "fromUnixTimestamp64Nano({cursor_value:Int64})"
@@ -355,7 +369,7 @@ class TraceStore:
 
     def _trace_conditions(
         self, q: TraceQuery, params: dict[str, Any]
-    ) -> tuple[list[str], list[str]]:
+    ) -> tuple[list[str], list[str], list[str]]:
         """WHERE parts before aggregation (on summary rows) and after (on whole traces)."""
         inner = ["project = {project:String}"]
         outer: list[str] = []
@@ -393,15 +407,6 @@ class TraceStore:
             for bind, condition in row_conditions.items()
             if bind in params and (bind != "status" or params[bind] == "ERROR")
         ]
-        if pushed:
-            inner.append(
-                self._trace_id_condition(
-                    f"SELECT DISTINCT trace_id FROM {self.db}.traces "
-                    f"WHERE project = {{project:String}} AND {' AND '.join(pushed)}",
-                    params,
-                    "pre_traces",
-                )
-            )
         span_conditions: list[str] = []
         for i, (key, value) in enumerate(sorted(q.attributes.items())):
             params[f"ak{i}"], params[f"av{i}"] = key, value
@@ -430,7 +435,7 @@ class TraceStore:
             compiled = _compile(q.filter)
             params.update(compiled.params)
             outer.append(f"({compiled.sql})")
-        return inner, outer
+        return inner, outer, pushed
 
     def _trace_id_condition(self, subquery: str, params: dict[str, Any], bind: str) -> str:
         """``trace_id IN (...)``: the ids themselves when few (the list query runs up to
