@@ -15,7 +15,8 @@ from typing import Any
 import orjson
 
 from spyglass.errors import BadRequestError
-from spyglass.store.traces import SPAN_JSON_SQL, TraceStore, decode_cursor, encode_cursor
+from spyglass.store.span_json import SPAN_JSON_SQL
+from spyglass.store.traces import TraceStore, decode_cursor, encode_cursor
 
 __all__ = ["OUTLINE_COLUMNS", "Outline", "get_span", "span_outline", "trace_start_ns"]
 

@@ -19,6 +19,7 @@ from clickhouse_connect.driver.client import Client
 from spyglass.errors import BadRequestError
 from spyglass.store.filters import CompiledFilter, Field, FilterError, compile_filter
 from spyglass.store.schema import SchemaOptions
+from spyglass.store.span_json import SPAN_JSON_SQL
 
 MAX_TRACE_PAGE = 500
 # Summary rows read to find a page of newest traces before falling back to aggregating all.
@@ -119,14 +120,6 @@ def ns_to_iso(ns: int) -> str:
 def _iso(value: datetime) -> str:
     """ClickHouse hands back naive UTC datetimes; mark them as UTC."""
     return value.replace(tzinfo=None).isoformat() + "Z"
-
-
-def _map_json(column: str) -> str:
-    """SQL for a JSON object from a Map(String, String) whose values are JSON texts."""
-    return (
-        f"concat('{{', arrayStringConcat(arrayMap((k, v) -> concat(toJSONString(k), ':', v), "
-        f"mapKeys({column}), mapValues({column})), ','), '}}')"
-    )
 
 
 def encode_cursor(*values: Any) -> str:
@@ -520,87 +513,6 @@ class TraceStore:
         spans = orjson.Fragment("[" + ",".join(row[0] for row in rows) + "]")
         next_cursor = encode_cursor(rows[-1][1], rows[-1][2]) if more else None
         return {"spans": spans, "next_cursor": next_cursor}
-
-
-def _iso_sql(column: str) -> str:
-    return f"toJSONString(formatDateTime({column}, '%Y-%m-%dT%H:%i:%S.%fZ'))"
-
-
-def _object_sql(fields: list[tuple[str, str]]) -> str:
-    """SQL building a JSON object from (key, SQL expression yielding JSON text) pairs."""
-    parts = []
-    for i, (key, value) in enumerate(fields):
-        opener = "{" if i == 0 else ","
-        parts.append(f"'{opener}\"{key}\":', {value}")
-    return "concat(" + ", ".join(parts) + ", '}')"
-
-
-def _text(column: str) -> str:
-    return f"toJSONString(toString({column}))"
-
-
-SPAN_JSON_SQL = _object_sql(
-    [
-        ("trace_id", _text("trace_id")),
-        ("span_id", _text("span_id")),
-        ("parent_span_id", "if(parent_span_id = '', 'null', toJSONString(parent_span_id))"),
-        ("name", _text("name")),
-        ("kind", _text("kind")),
-        ("span_type", _text("span_type")),
-        ("start_time", _iso_sql("start_time")),
-        ("end_time", _iso_sql("end_time")),
-        ("start_time_unix_nano", "toString(toUnixTimestamp64Nano(start_time))"),
-        ("end_time_unix_nano", "toString(toUnixTimestamp64Nano(end_time))"),
-        ("duration_ms", "toString(duration_ns / 1e6)"),
-        (
-            "status",
-            _object_sql([("code", _text("status_code")), ("message", _text("status_message"))]),
-        ),
-        ("service_name", _text("service_name")),
-        (
-            "scope",
-            _object_sql([("name", _text("scope_name")), ("version", _text("scope_version"))]),
-        ),
-        ("model", _text("model")),
-        ("provider", _text("provider")),
-        ("operation", _text("operation")),
-        ("input", _text("input")),
-        ("output", _text("output")),
-        ("session_id", _text("session_id")),
-        ("user_id", _text("user_id")),
-        ("usage", "toJSONString(usage)"),
-        ("cost", "toJSONString(cost)"),
-        ("total_tokens", "toString(total_tokens)"),
-        ("total_cost", "toString(total_cost)"),
-        ("attributes", _map_json("attributes")),
-        ("resource", _map_json("resource_attributes")),
-        (
-            "events",
-            "concat('[', arrayStringConcat(arrayMap(e -> "
-            + _object_sql(
-                [
-                    ("time_unix_nano", "toString(toUnixTimestamp64Nano(e.1))"),
-                    ("name", "toJSONString(e.2)"),
-                    ("attributes", _map_json("e.3")),
-                ]
-            )
-            + ", events), ','), ']')",
-        ),
-        (
-            "links",
-            "concat('[', arrayStringConcat(arrayMap(l -> "
-            + _object_sql(
-                [
-                    ("trace_id", "toJSONString(l.1)"),
-                    ("span_id", "toJSONString(l.2)"),
-                    ("attributes", _map_json("l.3")),
-                ]
-            )
-            + ", links), ','), ']')",
-        ),
-        ("trace_state", _text("trace_state")),
-    ]
-)
 
 
 def _compile(text: str) -> CompiledFilter:
