@@ -1,0 +1,1 @@
+"""Authentication and authorization for the server: users, API keys, roles per project."""
