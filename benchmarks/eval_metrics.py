@@ -2,8 +2,10 @@
 `spyglass.evaluator.evaluate`, and check the numbers against nltk and rouge-score called directly.
 
 Prints: the cold time (fresh process: worker start-up and nltk/rouge-score imports included),
-the warm time (a second evaluation in the same process), and the reference libraries' own time
-on a sample, extrapolated. Run on a quiet machine:
+the warm time (a second evaluation in the same process), what a fresh process pays to import
+the scorers' modules (as the evaluator loads them, and through ``import nltk``), and the
+reference libraries' own time on a sample, extrapolated. Run on a quiet machine (the load
+average is printed, since other processes on a 2-core box inflate every figure):
 
     .venv/bin/python benchmarks/eval_metrics.py --rows 10000 --check-rows 1000
 """
@@ -13,6 +15,8 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import subprocess
+import sys
 import time
 import warnings
 
@@ -47,6 +51,13 @@ def make_pairs(rows: int, seed: int = 7) -> tuple[list[str], list[str]]:
     return predictions, targets
 
 
+def _fresh_import_s(code: str) -> float:
+    """Seconds a fresh interpreter takes to run ``code`` (an import), start-up excluded."""
+    timed = f"import time; t = time.perf_counter(); {code}; print(time.perf_counter() - t)"
+    out = subprocess.run([sys.executable, "-c", timed], capture_output=True, text=True, check=True)
+    return float(out.stdout)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=10_000)
@@ -58,7 +69,11 @@ def main() -> None:
 
     predictions, targets = make_pairs(args.rows)
     metrics = ["bleu", "rouge"]
-    print(f"{args.rows} pairs, {args.workers} worker processes, {os.cpu_count()} cores")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(
+        f"{args.rows} pairs, {args.workers} worker processes, {os.cpu_count()} cores, "
+        f"load average {load}"
+    )
 
     start = time.perf_counter()
     result = evaluate(
@@ -73,6 +88,12 @@ def main() -> None:
     print(
         f"spyglass BLEU + ROUGE-1/2/L/Lsum: cold {cold:.2f} s, warm {warm:.2f} s "
         f"({args.rows / warm:,.0f} rows/s)"
+    )
+    light = _fresh_import_s("import spyglass.evaluator._preload")
+    full = _fresh_import_s("import nltk.translate.bleu_score, rouge_score.rouge_scorer")
+    print(
+        f"fresh-process import of the scorers: {light:.2f} s as the workers load them "
+        f"(nltk modules without nltk's package init), {full:.2f} s through `import nltk`"
     )
     for name in ("bleu", "bleu_corpus", "rouge1", "rouge2", "rougeL", "rougeLsum"):
         print(f"  {name:<12} {result.metrics[name]:.6f}")

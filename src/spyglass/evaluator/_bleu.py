@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
+from spyglass.evaluator._light import import_light
 from spyglass.evaluator._tokenize import TOKENIZER_DESCRIPTIONS, TokenizerName, get_tokenizer
 
 # method6 is left out: nltk asserts inside it whenever a row has no bigram match.
@@ -109,13 +110,13 @@ def combine(
     ``references``/``hypothesis`` are what nltk hands the smoothing function: the (last) row's
     tokens; only methods 4–7 look at them.
     """
-    from nltk.translate.bleu_score import Fraction, brevity_penalty
-
-    bp = brevity_penalty(ref_len, hyp_len)
+    nltk_bleu = import_light("nltk.translate.bleu_score")
+    bp = nltk_bleu.brevity_penalty(ref_len, hyp_len)
     if numerators[0] == 0:
         return 0.0
     p_n = [
-        Fraction(numerators[i], denominators[i], _normalize=False) for i in range(config.max_order)
+        nltk_bleu.Fraction(numerators[i], denominators[i], _normalize=False)
+        for i in range(config.max_order)
     ]
     with warnings.catch_warnings():
         # method0 warns for every row without higher-order matches; the score records it.
@@ -127,9 +128,8 @@ def combine(
 
 @lru_cache(maxsize=16)
 def _smoothing(config: BleuConfig) -> Any:
-    from nltk.translate.bleu_score import SmoothingFunction
-
-    return getattr(SmoothingFunction(epsilon=config.epsilon), config.smoothing)
+    nltk_bleu = import_light("nltk.translate.bleu_score")
+    return getattr(nltk_bleu.SmoothingFunction(epsilon=config.epsilon), config.smoothing)
 
 
 def score_chunk(

@@ -20,13 +20,9 @@ from spyglass.evaluator.progress import Progress
 PARALLEL_MIN_ROWS = 2_000
 _CHUNKS_PER_WORKER = 4
 _MIN_CHUNK = 250
-_PRELOAD = [
-    "nltk.translate.bleu_score",
-    "nltk.stem.porter",
-    "rouge_score.rouge_scorer",
-    "spyglass.evaluator._bleu",
-    "spyglass.evaluator._rouge",
-]
+# What the forkserver imports once for every worker it forks. nltk's own modules load through
+# `_light.import_light` when first used (skipping nltk's package init: seconds per process).
+_PRELOAD = ["spyglass.evaluator._preload"]
 
 
 def default_workers(rows: int) -> int:

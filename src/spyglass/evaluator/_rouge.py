@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from spyglass.evaluator._light import import_light
+
 ROUGE_TYPES: tuple[str, ...] = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 _STEM_CACHE_SIZE = 500_000
 
@@ -49,8 +51,7 @@ class _CachedStemmer:
     """nltk's PorterStemmer with a memo; ``stem`` is all rouge-score calls."""
 
     def __init__(self) -> None:
-        from nltk.stem import porter
-
+        porter = import_light("nltk.stem.porter")
         self.stem = lru_cache(maxsize=_STEM_CACHE_SIZE)(porter.PorterStemmer().stem)
 
 
