@@ -54,6 +54,31 @@ def _app() -> typer.Typer:
         ] = None,
         demo: Annotated[bool, typer.Option("--demo", help="Load sample traces at start")] = False,
         log_level: Annotated[str, typer.Option(envvar="SPYGLASS_LOG_LEVEL")] = "info",
+        basic_auth_username: Annotated[
+            str | None,
+            typer.Option(
+                envvar="SPYGLASS_BASIC_AUTH_USERNAME",
+                help="Admin user; turns authentication on for every route",
+            ),
+        ] = None,
+        basic_auth_password: Annotated[
+            str | None,
+            typer.Option(envvar="SPYGLASS_BASIC_AUTH_PASSWORD", help="Admin password (8+ chars)"),
+        ] = None,
+        session_secret: Annotated[
+            str | None,
+            typer.Option(
+                envvar="SPYGLASS_SESSION_SECRET",
+                help="Signs browser sessions; share it between replicas",
+            ),
+        ] = None,
+        insecure_no_auth: Annotated[
+            bool,
+            typer.Option(
+                "--insecure-no-auth",
+                help="Allow a non-loopback --host without authentication",
+            ),
+        ] = False,
     ) -> None:
         """Run the server: OTLP ingest at /v1/traces and the query API at /api."""
         import uvicorn
@@ -72,6 +97,10 @@ def _app() -> typer.Typer:
                 price_file=price_file,
                 host=host,
                 port=port,
+                basic_auth_username=basic_auth_username,
+                basic_auth_password=basic_auth_password,
+                session_secret=session_secret,
+                allow_public_without_auth=insecure_no_auth,
             )
             app = create_app(settings, load_demo=demo)
         except ConfigError as exc:

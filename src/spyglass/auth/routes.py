@@ -73,7 +73,7 @@ async def login(request: Request) -> Response:
     target = _safe_next(form.get("next", "/"))
     csrf = request.cookies.get(CSRF_COOKIE)
     if not csrf or form.get("csrf_token") != csrf:
-        return _login_page(new_csrf_token(), target, "The form expired; try again.", 403)
+        return _login_page(csrf or new_csrf_token(), target, "The form expired; try again.", 403)
     principal = await run_in_threadpool(
         gate.accounts.login, form.get("username", ""), form.get("password", "")
     )

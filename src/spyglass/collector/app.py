@@ -14,7 +14,12 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from spyglass import __version__
+from spyglass.auth import routes as auth_routes
+from spyglass.auth.middleware import AuthMiddleware, Gate, Scope
+from spyglass.auth.model import Role
+from spyglass.auth.sessions import SessionSigner
 from spyglass.collector.demo import demo_request
+from spyglass.collector.metrics import ServerMetrics
 from spyglass.collector.pipeline import Pipeline
 from spyglass.collector.pricing import PriceTable
 from spyglass.collector.routes import otlp_http, query
@@ -23,6 +28,7 @@ from spyglass.collector.settings import ServerSettings
 from spyglass.collector.spool_import import pipeline_submitter, run_spool_import
 from spyglass.collector.state import Services
 from spyglass.errors import BadRequestError, ConfigError
+from spyglass.store.auth_store import AuthStore
 from spyglass.store.connection import StoreURL, connect, parse_store_url
 from spyglass.store.schema import SchemaOptions, migrate
 from spyglass.store.traces import TraceStore
@@ -57,12 +63,22 @@ def open_services(settings: ServerSettings) -> Services:
     def write(batch: SpanBatch) -> None:
         store.insert_spans(SPAN_COLUMNS, batch.columns)
 
+    metrics = ServerMetrics()
     pipeline = Pipeline(
         write,
+        on_insert=metrics.insert_seconds.observe,
         max_queued_spans=settings.max_queued_spans,
         max_batch_spans=settings.max_batch_spans,
     )
-    return Services(settings, store, pipeline, prices)
+    return Services(settings, store, pipeline, prices, metrics)
+
+
+def open_gate(services: Services, settings: ServerSettings) -> Gate:
+    """Accounts over the store, with the admin from the settings (re)created on every start."""
+    accounts = AuthStore(services.store.client, services.store.db)
+    assert settings.basic_auth_username and settings.basic_auth_password  # auth_enabled
+    accounts.set_user(settings.basic_auth_username, settings.basic_auth_password, Role.ADMIN, None)
+    return Gate(accounts, SessionSigner(settings.session_secret))
 
 
 def _no_self_tracing() -> dict[str, Any]:
@@ -88,6 +104,8 @@ def create_app(settings: ServerSettings | None = None, *, load_demo: bool = Fals
         services = open_services(settings)
         services.pipeline.start()
         app.state.services = services
+        if settings.auth_enabled:
+            app.state.gate = open_gate(services, settings)
         if load_demo:
             request = demo_request()
             batch = build_batch(request, services.prices, None)
@@ -116,6 +134,14 @@ def create_app(settings: ServerSettings | None = None, *, load_demo: bool = Fals
         lifespan=lifespan,
         **_no_self_tracing(),
     )
+    if settings.auth_enabled:
+
+        def gate_of(scope: Scope) -> Gate | None:
+            gate: Gate | None = getattr(scope["app"].state, "gate", None)
+            return gate
+
+        app.add_middleware(AuthMiddleware, gate_of=gate_of)
+    app.include_router(auth_routes.router)
     app.include_router(otlp_http.router)
     app.include_router(query.router)
     app.include_router(tracking_server.router)
@@ -151,5 +177,11 @@ def create_app(settings: ServerSettings | None = None, *, load_demo: bool = Fals
             "written_spans": stats.written_spans,
         }
         return Response(orjson.dumps(body), 200, media_type="application/json")
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics (text exposition format)")
+    async def metrics(request: Request) -> Response:
+        services: Services = request.app.state.services
+        text = services.metrics.render(services.pipeline.stats)
+        return Response(text, 200, media_type="text/plain; version=0.0.4")
 
     return app

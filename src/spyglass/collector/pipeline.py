@@ -52,10 +52,12 @@ class Pipeline:
         self,
         write: WriteFn,
         *,
+        on_insert: Callable[[float], None] | None = None,
         max_queued_spans: int = DEFAULT_MAX_QUEUED_SPANS,
         max_batch_spans: int = DEFAULT_MAX_BATCH_SPANS,
     ) -> None:
         self._write = write
+        self._on_insert = on_insert
         self._max_queued = max_queued_spans
         self._max_batch = max_batch_spans
         self._queue: deque[tuple[SpanBatch, Future[None]]] = deque()
@@ -160,5 +162,7 @@ class Pipeline:
             log.exception("inserting %d spans failed", batch.count)
             raise
         self.stats.last_insert_seconds = time.perf_counter() - started
+        if self._on_insert is not None:
+            self._on_insert(self.stats.last_insert_seconds)
         self.stats.written_spans += batch.count
         self.stats.written_batches += 1

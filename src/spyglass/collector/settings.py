@@ -27,6 +27,10 @@ class ServerSettings:
         cluster: ClickHouse cluster name (Replicated engines, ON CLUSTER DDL) or None.
         retention_days: drop data older than this (whole partitions), None keeps everything.
         price_file: JSON price table merged over the shipped one.
+        basic_auth_username, basic_auth_password: the admin account; setting them turns
+            authentication on for every route (API keys, users and roles then apply).
+        session_secret: signs browser sessions; replicas behind one address must share it.
+        allow_public_without_auth: listen on a non-loopback address with auth off.
     """
 
     store_url: str = ""
@@ -40,6 +44,10 @@ class ServerSettings:
     max_batch_spans: int = DEFAULT_MAX_BATCH_SPANS
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
+    basic_auth_username: str | None = None
+    basic_auth_password: str | None = None
+    session_secret: str | None = None
+    allow_public_without_auth: bool = False
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1024:
@@ -48,6 +56,20 @@ class ServerSettings:
             raise ConfigError("queue and batch sizes must be positive")
         if not 0 < self.port < 65536:
             raise ConfigError(f"port {self.port} is out of range")
+        if (self.basic_auth_username is None) != (self.basic_auth_password is None):
+            raise ConfigError("set both the basic-auth username and password, or neither")
+        if self.basic_auth_password is not None and len(self.basic_auth_password) < 8:
+            raise ConfigError("the basic-auth password needs at least 8 characters")
+        if not self.loopback and not self.auth_enabled and not self.allow_public_without_auth:
+            raise ConfigError(
+                f"refusing to listen on {self.host} without authentication: set "
+                "--basic-auth-username/--basic-auth-password, or pass --insecure-no-auth "
+                "if something in front of Spyglass authenticates"
+            )
+
+    @property
+    def auth_enabled(self) -> bool:
+        return self.basic_auth_username is not None
 
     @property
     def resolved_store_url(self) -> str:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from spyglass.collector.metrics import ServerMetrics
 from spyglass.collector.pipeline import Pipeline
 from spyglass.collector.pricing import PriceTable
 from spyglass.collector.settings import ServerSettings
@@ -19,6 +20,7 @@ class Services:
     store: TraceStore
     pipeline: Pipeline
     prices: PriceTable
+    metrics: ServerMetrics
 
 
 def get_services(request: Request) -> Services:

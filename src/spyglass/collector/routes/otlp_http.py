@@ -13,6 +13,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from google.rpc.status_pb2 import Status
 
+from spyglass.auth.middleware import principal_of
 from spyglass.collector.otlp import (
     JSON,
     PROTOBUF,
@@ -89,14 +90,21 @@ async def export_traces(request: Request, services: ServicesDep) -> Response:
         body = await read_body(request, limit)
         body = decompress(body, request.headers.get("content-encoding"), limit)
         export = decode_export_request(body, content_type)
-        batch = build_batch(export, services.prices, request.headers.get(PROJECT_HEADER))
+        principal = principal_of(request.state)
+        # A key scoped to one project writes there whatever the header or resource says.
+        project = principal.project if principal and principal.project else None
+        batch = build_batch(export, services.prices, project or request.headers.get(PROJECT_HEADER))
     except BadRequestError as exc:
+        services.metrics.otlp_response(exc.status)
         return otlp_error(exc.status, exc.message, content_type)
     try:
         await asyncio.wrap_future(services.pipeline.submit(batch))
     except (QueueFullError, PipelineClosedError) as exc:
+        services.metrics.otlp_response(503)
         return otlp_error(503, str(exc), content_type)
     except Exception:
+        services.metrics.otlp_response(503)
         return otlp_error(503, "the store did not accept the spans; retry later", content_type)
+    services.metrics.otlp_response(200, batch.count, batch.rejected)
     body = encode_export_response(batch.rejected, batch.error_message, content_type)
     return Response(body, 200, media_type=media_type(content_type))

@@ -6,9 +6,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, HTTPException, Path, Query, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from spyglass.auth.middleware import principal_of
 from spyglass.collector.state import ServicesDep
 from spyglass.errors import BadRequestError
 from spyglass.store import analytics
@@ -48,8 +49,12 @@ def _attributes(pairs: list[str]) -> dict[str, str]:
 
 
 @router.get("/projects", summary="Projects that have traces")
-async def list_projects(services: ServicesDep) -> Response:
-    return _json({"projects": await run_in_threadpool(services.store.projects)})
+async def list_projects(request: Request, services: ServicesDep) -> Response:
+    projects = await run_in_threadpool(services.store.projects)
+    principal = principal_of(request.state)
+    if principal is not None and principal.project is not None:
+        projects = [p for p in projects if p["name"] == principal.project]
+    return _json({"projects": projects})
 
 
 @router.get("/traces", summary="List traces, newest first, with filters and a cursor")
