@@ -171,6 +171,14 @@ def test_a_project_key_never_crosses_into_another_project(secured: ServerProcess
     r = httpx.post(f"{url}/api/2.0/mlflow/experiments/search", json={},
                    headers=bearer(alpha_reader))  # fmt: skip
     assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED"
+    # The browser pages: the project picker and every view show alpha only.
+    for page in ("/", "/traces", "/sessions", "/dashboard", f"/traces/{beta_id}",
+                 "/sessions/beta-session", "/experiments", "/models"):  # fmt: skip
+        for query in ("", "?project=beta"):
+            r = httpx.get(f"{url}{page}{query}", headers=bearer(alpha_reader))
+            assert r.status_code < 500, (page, query)
+            leaks = ("beta-secret", 'value="beta"', ">beta<")
+            assert not any(leak in r.text for leak in leaks), (page, query, r.status_code)
     projects = httpx.get(f"{url}/api/projects", headers=bearer(alpha_reader)).json()["projects"]
     assert [p["name"] for p in projects] == ["alpha"]
     who = httpx.get(f"{url}/api/auth/whoami", headers=bearer(alpha_reader)).json()

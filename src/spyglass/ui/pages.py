@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from spyglass.auth.middleware import principal_of
 from spyglass.collector.state import ServicesDep
 from spyglass.errors import BadRequestError
 from spyglass.store import analytics
@@ -34,6 +35,9 @@ async def projects_and_current(
 ) -> tuple[list[dict[str, Any]], str]:
     """Known projects, and the one asked for (else ``default``, else the first with data)."""
     projects: list[dict[str, Any]] = await run_in_threadpool(store.projects)
+    principal = principal_of(request.state)
+    if principal is not None and principal.project is not None:  # never show other projects
+        projects = [p for p in projects if p["name"] == principal.project]
     asked = request.query_params.get("project")
     if asked:
         return projects, asked[:200]
