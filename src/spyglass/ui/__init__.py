@@ -18,8 +18,11 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 def mount_ui(app: FastAPI) -> None:
     """Add the UI's routes and ``/static`` to ``app``."""
-    from spyglass.ui import pages, trace_pages
+    from spyglass.ui import eval_pages, pages, registry_pages, run_pages, trace_pages
 
     app.include_router(pages.router)
     app.include_router(trace_pages.router)
+    app.include_router(run_pages.router)
+    app.include_router(registry_pages.router)
+    app.include_router(eval_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

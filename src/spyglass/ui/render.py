@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from fastapi import Request
@@ -77,6 +80,46 @@ def truncate(text: str | None, length: int = 120) -> str:
     return text if len(text) <= length else text[: length - 1] + "…"
 
 
+def epoch_ms_time(value: int | None) -> str:
+    """Epoch milliseconds as ``2026-01-02 03:04:05`` (UTC); empty for 0 or None."""
+    if not value:
+        return ""
+    try:
+        moment = dt.datetime.fromtimestamp(value / 1000, tz=dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return str(value)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_number(value: Any) -> str:
+    """A metric or score for a table cell: 6 significant digits, integers as they are."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}" if abs(value) >= 10_000 else str(value)
+    if not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("∞" if value > 0 else "-∞")
+    return f"{value:.6g}"
+
+
+def format_bytes(value: int | None) -> str:
+    if value is None:
+        return ""
+    size = float(value)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(value)
+
+
+def path_quote(value: Any) -> str:
+    """One URL path segment: every reserved character (``/`` too) percent-encoded."""
+    return quote(str(value), safe="")
+
+
 _env = Environment(
     loader=PackageLoader("spyglass.ui", "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
@@ -91,6 +134,10 @@ _env.filters.update(
     short_time=short_time,
     truncate_text=truncate,
     json_script=json_script,
+    ms_time=epoch_ms_time,
+    num=format_number,
+    size=format_bytes,
+    pathq=path_quote,
 )
 _env.globals["version"] = __version__
 
