@@ -79,6 +79,21 @@ def _app() -> typer.Typer:
                 help="Allow a non-loopback --host without authentication",
             ),
         ] = False,
+        redact_file: Annotated[
+            Path | None,
+            typer.Option(
+                envvar="SPYGLASS_REDACT_FILE",
+                help="JSON redaction rules applied to spans before storage",
+            ),
+        ] = None,
+        redact_defaults: Annotated[
+            bool,
+            typer.Option(
+                "--redact-defaults",
+                envvar="SPYGLASS_REDACT_DEFAULTS",
+                help="Redact emails, API keys, tokens and card numbers before storage",
+            ),
+        ] = False,
     ) -> None:
         """Run the server: OTLP ingest at /v1/traces and the query API at /api."""
         import uvicorn
@@ -101,6 +116,8 @@ def _app() -> typer.Typer:
                 basic_auth_password=basic_auth_password,
                 session_secret=session_secret,
                 allow_public_without_auth=insecure_no_auth,
+                redact_file=redact_file,
+                redact_defaults=redact_defaults,
             )
             app = create_app(settings, load_demo=demo)
         except ConfigError as exc:

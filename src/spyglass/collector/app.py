@@ -22,6 +22,7 @@ from spyglass.collector.demo import demo_request
 from spyglass.collector.metrics import ServerMetrics
 from spyglass.collector.pipeline import Pipeline
 from spyglass.collector.pricing import PriceTable
+from spyglass.collector.redaction import Redactor
 from spyglass.collector.routes import otlp_http, query
 from spyglass.collector.rows import SPAN_COLUMNS, SpanBatch, build_batch
 from spyglass.collector.settings import ServerSettings
@@ -38,7 +39,9 @@ from spyglass.ui import mount_ui
 log = logging.getLogger("spyglass.server")
 
 
-def check_settings(settings: ServerSettings) -> tuple[StoreURL, SchemaOptions, PriceTable]:
+def check_settings(
+    settings: ServerSettings,
+) -> tuple[StoreURL, SchemaOptions, PriceTable, Redactor | None]:
     """Everything that can be wrong with the settings, found before the server starts.
 
     Raises:
@@ -50,12 +53,13 @@ def check_settings(settings: ServerSettings) -> tuple[StoreURL, SchemaOptions, P
         prices = PriceTable.load(settings.price_file)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"price file: {exc}") from None
-    return url, options, prices
+    redactor = Redactor.load(settings.redact_file, settings.redact_defaults)
+    return url, options, prices, redactor
 
 
 def open_services(settings: ServerSettings) -> Services:
     """Connect the store, apply migrations, build the pipeline (not started yet)."""
-    url, options, prices = check_settings(settings)
+    url, options, prices, redactor = check_settings(settings)
     client = connect(url)
     migrate(client, options)
     store = TraceStore(client, options)
@@ -70,7 +74,7 @@ def open_services(settings: ServerSettings) -> Services:
         max_queued_spans=settings.max_queued_spans,
         max_batch_spans=settings.max_batch_spans,
     )
-    return Services(settings, store, pipeline, prices, metrics)
+    return Services(settings, store, pipeline, prices, metrics, redactor)
 
 
 def open_gate(services: Services, settings: ServerSettings) -> Gate:
@@ -115,7 +119,7 @@ def create_app(settings: ServerSettings | None = None, *, load_demo: bool = Fals
         spool_task = asyncio.create_task(
             run_spool_import(
                 settings.data_dir.expanduser() / "spool",
-                pipeline_submitter(services.pipeline, services.prices),
+                pipeline_submitter(services.pipeline, services.prices, services.redactor),
             )
         )
         log.info("spyglass %s serving store %s", __version__, settings.resolved_store_url)

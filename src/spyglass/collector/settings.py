@@ -31,6 +31,8 @@ class ServerSettings:
             authentication on for every route (API keys, users and roles then apply).
         session_secret: signs browser sessions; replicas behind one address must share it.
         allow_public_without_auth: listen on a non-loopback address with auth off.
+        redact_file, redact_defaults: redaction rules applied before storage
+            (`spyglass.collector.redaction`).
     """
 
     store_url: str = ""
@@ -48,6 +50,8 @@ class ServerSettings:
     basic_auth_password: str | None = None
     session_secret: str | None = None
     allow_public_without_auth: bool = False
+    redact_file: Path | None = None
+    redact_defaults: bool = False
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1024:

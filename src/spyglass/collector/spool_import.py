@@ -30,6 +30,7 @@ from urllib.parse import unquote
 from spyglass.collector.otlp import PROTOBUF, decode_export_request
 from spyglass.collector.pipeline import Pipeline
 from spyglass.collector.pricing import PriceTable
+from spyglass.collector.redaction import Redactor
 from spyglass.collector.rows import build_batch
 from spyglass.errors import BadRequestError
 
@@ -122,11 +123,15 @@ def _rename(src: Path, dst: Path) -> None:
         pass
 
 
-def pipeline_submitter(pipeline: Pipeline, prices: PriceTable) -> SubmitFn:
+def pipeline_submitter(
+    pipeline: Pipeline, prices: PriceTable, redactor: Redactor | None = None
+) -> SubmitFn:
     """A `SubmitFn` that decodes, normalizes and stores through the server's write pipeline."""
 
     def submit(body: bytes, project: str) -> None:
         batch = build_batch(decode_export_request(body, PROTOBUF), prices, project)
+        if redactor is not None:
+            redactor.apply(batch)
         pipeline.submit(batch).result()
 
     return submit

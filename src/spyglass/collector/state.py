@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from spyglass.collector.metrics import ServerMetrics
 from spyglass.collector.pipeline import Pipeline
 from spyglass.collector.pricing import PriceTable
+from spyglass.collector.redaction import Redactor
 from spyglass.collector.settings import ServerSettings
 from spyglass.store.traces import TraceStore
 
@@ -21,6 +22,7 @@ class Services:
     pipeline: Pipeline
     prices: PriceTable
     metrics: ServerMetrics
+    redactor: Redactor | None = None
 
 
 def get_services(request: Request) -> Services:

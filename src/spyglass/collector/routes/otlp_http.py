@@ -94,6 +94,8 @@ async def export_traces(request: Request, services: ServicesDep) -> Response:
         # A key scoped to one project writes there whatever the header or resource says.
         project = principal.project if principal and principal.project else None
         batch = build_batch(export, services.prices, project or request.headers.get(PROJECT_HEADER))
+        if services.redactor is not None:
+            services.redactor.apply(batch)
     except BadRequestError as exc:
         services.metrics.otlp_response(exc.status)
         return otlp_error(exc.status, exc.message, content_type)
