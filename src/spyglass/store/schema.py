@@ -17,7 +17,7 @@ from clickhouse_connect.driver.client import Client
 
 from spyglass.errors import ConfigError
 from spyglass.store.auth_store import auth_statements
-from spyglass.store.tracking_schema import tracking_statements
+from spyglass.store.tracking_schema import logged_model_statements, tracking_statements
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -203,7 +203,7 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "spans and trace summaries", lambda o: [_spans(o), _traces(o), _traces_mv(o)]),
     Migration(2, "experiment tracking and model registry", tracking_statements),
-    # Version 3 (logged models) lands separately.
+    Migration(3, "logged models and run model inputs/outputs", logged_model_statements),
     Migration(
         4, "users and API keys", lambda o: auth_statements(o.database, o.on_cluster, o.engine)
     ),

@@ -2,11 +2,17 @@
 
 Rows are MLflow-shaped dicts, ready to serialize as the REST API's JSON. Every write goes through
 the `TrackingWriter`; every read flushes it first, so this process reads its own writes.
+
+A project that so far only has traces becomes an experiment the first time experiments are
+searched or it is looked up by name: its id is derived from the name (`project_experiment_id`),
+so every server replica materializes the same row and ReplacingMergeTree keeps one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -29,6 +35,7 @@ DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "default"  # the trace store's default project
 MAX_NAME_LENGTH = 500
 MAX_RESULTS = 50_000
+PROJECT_SYNC_INTERVAL_S = 2.0  # how stale the list of trace-only projects may get
 VIEW_STAGES = {
     "ACTIVE_ONLY": ("active",),
     "DELETED_ONLY": ("deleted",),
@@ -55,6 +62,11 @@ _ORDER_COLUMNS = {
 }
 
 
+def project_experiment_id(project: str) -> str:
+    """The experiment id of a trace project that had no experiment: 62 bits of its name's hash."""
+    return str(int.from_bytes(hashlib.sha256(project.encode()).digest()[:8], "big") >> 2)
+
+
 def view_stages(view_type: str | None) -> tuple[str, ...]:
     """Lifecycle stages selected by MLflow's ``ViewType`` name (default ACTIVE_ONLY)."""
     stages = VIEW_STAGES.get(view_type or "ACTIVE_ONLY")
@@ -69,6 +81,7 @@ class ExperimentStore:
     def __init__(self, client: Client, database: str, writer: TrackingWriter) -> None:
         self.client, self.db, self.writer = client, database, writer
         self._lock = threading.Lock()  # name uniqueness within this process
+        self._synced_at = -PROJECT_SYNC_INTERVAL_S
 
     def _query(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         self.writer.flush()
@@ -101,6 +114,44 @@ class ExperimentStore:
                 }
             )
 
+    def sync_trace_projects(self, force: bool = False) -> int:
+        """Make an experiment of every trace project that has none; return how many were made.
+
+        Runs at most every `PROJECT_SYNC_INTERVAL_S` seconds unless forced.
+        """
+        now = time.monotonic()
+        if not force and now - self._synced_at < PROJECT_SYNC_INTERVAL_S:
+            return 0
+        self._synced_at = now
+        missing = self._query(
+            f"SELECT project, toInt64(toUnixTimestamp64Milli(min(start_time))) AS first "
+            f"FROM {self.db}.traces WHERE project NOT IN "
+            f"(SELECT name FROM {self.db}.experiments FINAL) GROUP BY project",
+            {},
+        )
+        with self._lock:
+            for row in missing:
+                name = row["project"]
+                if not name or len(name) > MAX_NAME_LENGTH:
+                    continue
+                experiment_id = project_experiment_id(name)
+                if self._rows(
+                    "experiment_id = {id:String} OR name = {name:String}",
+                    {"id": experiment_id, "name": name},
+                ):
+                    continue  # created meanwhile, or (unlikely) an id collision: leave it
+                self._write(
+                    {
+                        "experiment_id": experiment_id,
+                        "name": name,
+                        "artifact_location": f"mlflow-artifacts:/{experiment_id}",
+                        "lifecycle_stage": "active",
+                        "creation_time": row["first"],
+                        "last_update_time": row["first"],
+                    }
+                )
+        return len(missing)
+
     def _rows(self, where: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         sql = f"SELECT {_COLUMNS} FROM {self.db}.experiments FINAL WHERE {where}"
         return self._query(sql, params)
@@ -124,6 +175,8 @@ class ExperimentStore:
     def get(self, experiment_id: str) -> dict[str, Any]:
         """The experiment with its tags. Raises `MlflowError` (404) if there is none."""
         rows = self._rows("experiment_id = {id:String}", {"id": experiment_id})
+        if not rows and self.sync_trace_projects():
+            rows = self._rows("experiment_id = {id:String}", {"id": experiment_id})
         if not rows:
             raise MlflowError.not_found(f"No Experiment with id={experiment_id} exists")
         return self._with_tags(rows)[0]
@@ -131,6 +184,8 @@ class ExperimentStore:
     def get_by_name(self, name: str) -> dict[str, Any]:
         """The experiment named ``name`` (deleted ones included, as in MLflow)."""
         rows = self._rows("name = {name:String}", {"name": name})
+        if not rows and self.sync_trace_projects(force=True):
+            rows = self._rows("name = {name:String}", {"name": name})
         if not rows:
             raise MlflowError.not_found(f"Could not find experiment with name '{name}'")
         return self._with_tags(rows)[0]
@@ -146,6 +201,7 @@ class ExperimentStore:
         """A page of experiments and the next page's token (None on the last page)."""
         if not 0 < max_results <= MAX_RESULTS:
             raise MlflowError.invalid(f"max_results must be between 1 and {MAX_RESULTS}")
+        self.sync_trace_projects()
         spec = SearchSpec(
             _SEARCH_SPEC.attributes,
             {

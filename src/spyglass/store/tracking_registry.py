@@ -14,6 +14,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from spyglass.store.tracking_models import model_id_of
 from spyglass.store.tracking_runs import RunStore
 from spyglass.store.tracking_schema import TABLE_COLUMNS
 from spyglass.store.tracking_search import (
@@ -119,9 +120,10 @@ class RegistryStore:
         aliases: dict[tuple[str, int], list[str]] = {}
         for a in self._keyed("model_aliases", ids, "alias"):
             aliases.setdefault((a["model_id"], a["version"]), []).append(a["alias"])
-        out = []
+        out: list[dict[str, Any]] = []
         for v in versions:
             key = (v["model_id"], v["version"])
+            logged_model_id = model_id_of(v["source"])
             out.append(
                 {
                     "name": names[v["model_id"]],
@@ -137,6 +139,7 @@ class RegistryStore:
                     "status": v["status"],
                     "tags": tags.get(key, []),
                     "aliases": aliases.get(key, []),
+                    **({"model_id": logged_model_id} if logged_model_id else {}),
                 }
             )
         return out

@@ -115,14 +115,28 @@ def get_runs(store: RunStore, run_ids: list[str]) -> list[dict[str, Any]]:
     ):
         tags = [{"key": k, "value": v} for k, v in sorted(d.pop("tags").items())]
         inputs[d.pop("run_id")].append({"tags": tags, "dataset": d})
-    by_id = {
-        r["run_id"]: {
-            "info": run_info(r),
-            "data": data[r["run_id"]],
-            "inputs": {"dataset_inputs": inputs[r["run_id"]]} if inputs[r["run_id"]] else {},
-        }
-        for r in rows
-    }
+    models: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for m in store.query(
+        f"SELECT run_id, direction, model_id, step FROM {db}.run_models FINAL "
+        "WHERE run_id IN {ids:Array(String)} ORDER BY ver",
+        ids,
+    ):
+        entry = {"model_id": m["model_id"]}
+        if m["direction"] == "output":
+            entry["step"] = m["step"]
+        models.setdefault((m["run_id"], m["direction"]), []).append(entry)
+    by_id = {}
+    for r in rows:
+        run_id = r["run_id"]
+        run_inputs: dict[str, Any] = {}
+        if inputs[run_id]:
+            run_inputs["dataset_inputs"] = inputs[run_id]
+        if (run_id, "input") in models:
+            run_inputs["model_inputs"] = models[run_id, "input"]
+        run: dict[str, Any] = {"info": run_info(r), "data": data[run_id], "inputs": run_inputs}
+        if (run_id, "output") in models:
+            run["outputs"] = {"model_outputs": models[run_id, "output"]}
+        by_id[run_id] = run
     return [by_id[i] for i in run_ids if i in by_id]
 
 
@@ -226,3 +240,89 @@ def search_runs(
     more = len(ids) > max_results
     runs = get_runs(store, ids[:max_results])
     return runs, encode_page_token(offset + max_results) if more else None
+
+
+MAX_BULK_RUNS = 100
+MAX_BULK_RESULTS_PER_RUN = 2500
+
+
+def _evenly_spaced(total: int, count: int) -> list[int]:
+    """At most ``count`` evenly spaced indices into ``total`` items, first and last included."""
+    if total <= count:
+        return list(range(total))
+    if count == 1:
+        return [total - 1]
+    step = (total - 1) / (count - 1)
+    return sorted({round(i * step) for i in range(count)})
+
+
+def metric_history_bulk_interval(
+    store: RunStore,
+    run_ids: list[str],
+    key: str,
+    max_results: int | None,
+    start_step: int | None,
+    end_step: int | None,
+) -> list[dict[str, Any]]:
+    """One metric's history across runs, sampled to about ``max_results`` steps per run.
+
+    MLflow's rule (``get-history-bulk-interval``, which its UI charts use): sample the distinct
+    steps inside ``[start_step, end_step]`` evenly, always keeping each run's first and last step.
+    """
+    if not run_ids or not all(isinstance(r, str) and r for r in run_ids):
+        raise MlflowError.invalid("GetMetricHistoryBulkInterval request must specify run_ids.")
+    if len(run_ids) > MAX_BULK_RUNS:
+        raise MlflowError.invalid(
+            f"GetMetricHistoryBulkInterval request must specify at most {MAX_BULK_RUNS} "
+            f"run_ids. Received {len(run_ids)} run_ids."
+        )
+    limit = MAX_BULK_RESULTS_PER_RUN if max_results is None else max_results
+    if not 1 <= limit <= MAX_BULK_RESULTS_PER_RUN:
+        raise MlflowError.invalid(f"max_results must be between 1 and {MAX_BULK_RESULTS_PER_RUN}.")
+    if (start_step is None) != (end_step is None):
+        raise MlflowError.invalid(
+            "If either start step or end step are specified, both must be specified."
+        )
+    if start_step is not None and end_step is not None and start_step > end_step:
+        raise MlflowError.invalid(
+            "end_step must be greater than start_step. "
+            f"Found start_step={start_step} and end_step={end_step}."
+        )
+    ids = list(dict.fromkeys(run_ids))
+    params: dict[str, Any] = {"ids": ids, "key": key}
+    per_run = store.query(
+        f"SELECT run_id, groupUniqArray(step) AS steps FROM {store.db}.run_metrics "
+        "WHERE run_id IN {ids:Array(String)} AND key = {key:String} GROUP BY run_id",
+        params,
+    )
+    all_steps = sorted({s for r in per_run for s in r["steps"]})
+    lo = 0 if start_step is None else start_step
+    hi = (all_steps[-1] if all_steps else 0) if end_step is None else end_step
+    edges = {s for r in per_run for s in (min(r["steps"]), max(r["steps"])) if lo <= s <= hi}
+    in_range = [s for s in all_steps if lo <= s <= hi]
+    if len(in_range) <= limit:
+        sampled = set(in_range)
+    else:
+        interval = len(in_range) / limit
+        sampled = {in_range[int(i * interval)] for i in range(limit)} | {in_range[-1]}
+    steps = sorted(sampled | edges)
+    if not steps:
+        return []
+    params["steps"] = steps
+    rows = store.query(
+        f"SELECT DISTINCT run_id, key, value, timestamp, step FROM {store.db}.run_metrics "
+        "WHERE run_id IN {ids:Array(String)} AND key = {key:String} "
+        "AND step IN {steps:Array(Int64)} ORDER BY run_id, step, timestamp, value",
+        params,
+    )
+    by_run: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_run.setdefault(r["run_id"], []).append(r)
+    cap = max(limit, len(steps))
+    out: list[dict[str, Any]] = []
+    for run_id in ids:
+        points = by_run.get(run_id, [])
+        for i in _evenly_spaced(len(points), cap):
+            p = points[i]
+            out.append({**p, "value": metric_value(p["value"])})
+    return out

@@ -81,6 +81,20 @@ def _check_key(what: str, key: Any) -> str:
     return key
 
 
+def _model_ref(metric: dict[str, Any]) -> str:
+    model_id = metric.get("model_id")
+    if not isinstance(model_id, str):
+        raise MlflowError.invalid(f"Metric model_id must be a string, got {model_id!r}")
+    return model_id
+
+
+def _dataset_ref(metric: dict[str, Any]) -> tuple[str, str]:
+    name, digest = metric.get("dataset_name") or "", metric.get("dataset_digest") or ""
+    if not isinstance(name, str) or not isinstance(digest, str):
+        raise MlflowError.invalid("Metric dataset_name and dataset_digest must be strings")
+    return name, digest
+
+
 def _check_value(what: str, key: str, value: Any, limit: int) -> str:
     if not isinstance(value, str):
         raise MlflowError.invalid(f"{what} '{key}' value must be a string, got {value!r}")
@@ -282,6 +296,11 @@ class RunStore:
                 run_update = {**row, "run_name": value}
         rows: dict[str, list[tuple[Any, ...]]] = {
             "run_metrics": metric_rows,
+            "logged_model_metrics": [
+                (_model_ref(m), *r, *_dataset_ref(m))
+                for m, r in zip(metrics, metric_rows, strict=True)
+                if m.get("model_id")
+            ],
             "run_params": [(run_id, k, v) for k, v in new_params.items()],
             "run_tags": tag_rows,
         }
@@ -349,6 +368,21 @@ class RunStore:
         if not rows:
             raise MlflowError.not_found(f"No tag with name: {key} in run with id {run_id}")
         self.writer.append({"run_tags": [(run_id, key, "", 1, new_version())]})
+
+    def log_models(self, run_id: str, direction: str, models: list[dict[str, Any]]) -> None:
+        """Record logged models a run used (``input``) or produced (``output``, with a step)."""
+        self.active(run_id)
+        rows = []
+        for m in models:
+            model_id, step = m.get("model_id"), m.get("step", 0) or 0
+            if not isinstance(model_id, str) or not model_id:
+                raise MlflowError.invalid(f"each model {direction} needs a model_id string")
+            if isinstance(step, str) and step.lstrip("-").isdigit():
+                step = int(step)
+            if not isinstance(step, int) or isinstance(step, bool):
+                raise MlflowError.invalid(f"model {direction} step must be an integer")
+            rows.append((run_id, direction, model_id, step, new_version()))
+        self.writer.append({"run_models": rows})
 
     def log_inputs(self, run_id: str, datasets: list[dict[str, Any]]) -> None:
         """Record dataset inputs (name, digest, source, schema, profile, context tag)."""

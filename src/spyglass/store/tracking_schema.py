@@ -1,10 +1,13 @@
-"""ClickHouse tables for experiment tracking and the model registry (migration 2).
+"""ClickHouse tables for experiment tracking and the model registry (migrations 2 and 3).
 
 Immutable facts (metric points, params, dataset inputs, registry audit events) are rows keyed so
 that a replayed write collapses onto the first. Mutable things (experiments, runs, tags,
 registered models, versions, aliases) are small ``ReplacingMergeTree(ver)`` tables: every change
 writes the whole row with a larger ``ver`` and readers take the last one with ``FINAL``.
 Times are milliseconds since the epoch, as in MLflow.
+
+Migration 3 adds MLflow 3's logged models (a model with its own id, artifacts, params, tags and
+metrics, produced by a run) and the runs' model inputs and outputs.
 """
 
 from __future__ import annotations
@@ -48,6 +51,19 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         "model_id", "event_id", "name", "version", "kind", "alias", "from_value", "to_value",
         "user_id", "time",
     ),
+    # migration 3
+    "logged_models": (
+        "experiment_id", "model_id", "name", "artifact_location", "model_type", "source_run_id",
+        "status", "status_message", "lifecycle_stage", "creation_time", "last_updated_time",
+        "ver",
+    ),
+    "logged_model_params": ("model_id", "key", "value"),
+    "logged_model_tags": ("model_id", "key", "value", "deleted", "ver"),
+    "logged_model_metrics": (
+        "model_id", "run_id", "key", "step", "timestamp", "value", "dataset_name",
+        "dataset_digest",
+    ),
+    "run_models": ("run_id", "direction", "model_id", "step", "ver"),
 }  # fmt: skip
 
 
@@ -107,4 +123,30 @@ def tracking_statements(o: SchemaOptions) -> list[str]:
             model_id String, event_id String, name String, version UInt64,
             kind LowCardinality(String), alias String, from_value String, to_value String,
             user_id String, time Int64""", "model_id, time, event_id", ver=False),
+    ]  # fmt: skip
+
+
+def logged_model_statements(o: SchemaOptions) -> list[str]:
+    """DDL for MLflow 3 logged models and the runs' model inputs/outputs (migration 3)."""
+    return [
+        _table(o, "logged_models", """
+            experiment_id String, model_id String, name String, artifact_location String,
+            model_type String, source_run_id String, status LowCardinality(String),
+            status_message String, lifecycle_stage LowCardinality(String), creation_time Int64,
+            last_updated_time Int64, ver UInt64,
+            INDEX idx_model model_id TYPE bloom_filter GRANULARITY 1""",
+            "experiment_id, model_id"),
+        _table(o, "logged_model_params", "model_id String, key String, value String",
+               "model_id, key", ver=False),
+        _table(o, "logged_model_tags", """
+            model_id String, key String, value String, deleted UInt8, ver UInt64""",
+            "model_id, key"),
+        _table(o, "logged_model_metrics", """
+            model_id String, run_id String, key String, step Int64, timestamp Int64,
+            value Float64, dataset_name String, dataset_digest String""",
+            "model_id, key, run_id, step, timestamp, value, dataset_name, dataset_digest",
+            ver=False),
+        _table(o, "run_models", """
+            run_id String, direction LowCardinality(String), model_id String, step Int64,
+            ver UInt64""", "run_id, direction, model_id"),
     ]  # fmt: skip

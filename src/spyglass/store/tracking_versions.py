@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from spyglass.store.tracking_models import LoggedModelStore, model_id_of
 from spyglass.store.tracking_registry import (
     _ALIAS,
     _VERSION_ALIAS,
@@ -31,8 +32,8 @@ def canonical_stage(stage: str) -> str:
 class VersionStore:
     """Versions of registered models; every stage and alias change is audited."""
 
-    def __init__(self, models: RegistryStore) -> None:
-        self.models = models
+    def __init__(self, models: RegistryStore, logged: LoggedModelStore | None = None) -> None:
+        self.models, self.logged = models, logged
         self.writer, self.db = models.writer, models.db
 
     @staticmethod
@@ -86,6 +87,10 @@ class VersionStore:
             run = self.models.runs.state(run_ref)
             location = f"{run['artifact_uri'].rstrip('/')}/{path}".rstrip("/")
             run_id = run_id or run_ref
+        elif (logged_id := model_id_of(source)) is not None and self.logged is not None:
+            logged = self.logged.row(logged_id)
+            location = logged["artifact_location"]
+            run_id = run_id or logged["source_run_id"]
         elif run_id:
             self.models.runs.state(run_id)
         with self.models._lock:

@@ -14,10 +14,12 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from spyglass.store.tracking_experiments import ExperimentStore
+from spyglass.store.tracking_models import LoggedModelStore
 from spyglass.store.tracking_registry import RegistryStore
 from spyglass.store.tracking_runs import RunStore
 from spyglass.store.tracking_versions import VersionStore
 from spyglass.store.tracking_writer import TrackingWriter
+from spyglass.tracking.artifact_store import ArtifactStore
 from spyglass.tracking.errors import MlflowError
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -25,7 +27,12 @@ Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 @dataclass
 class TrackingServices:
-    """The tracking stores over one writer, and the local artifact root."""
+    """The tracking stores over one writer, and where artifacts live.
+
+    ``artifacts`` is the store every artifact route uses (local or S3); ``artifact_root`` is the
+    local default directory (``<data_dir>/artifacts``), where ``artifacts`` points unless the
+    server was given another artifacts URI.
+    """
 
     writer: TrackingWriter
     experiments: ExperimentStore
@@ -33,6 +40,8 @@ class TrackingServices:
     registry: RegistryStore
     versions: VersionStore
     artifact_root: Path
+    models: LoggedModelStore
+    artifacts: ArtifactStore
 
 
 def tracking_services(request: Request) -> TrackingServices:

@@ -215,9 +215,10 @@ async def log_batch(request: Request) -> Response:
 @router.post("/runs/log-inputs", summary="Record dataset inputs of a run")
 async def log_inputs(request: Request) -> Response:
     args, t = await Args.read(request), tracking_services(request)
-    await run_in_threadpool(
-        t.runs.log_inputs, args.text("run_id", required=True), args.objects("datasets")
-    )
+    run_id, models = args.text("run_id", required=True), args.objects("models")
+    await run_in_threadpool(t.runs.log_inputs, run_id, args.objects("datasets"))
+    if models:
+        await run_in_threadpool(t.runs.log_models, run_id, "input", models)
     return _ok()
 
 
@@ -257,10 +258,16 @@ async def get_metric_history(request: Request) -> Response:
     return json_response(body)
 
 
-@router.post("/logged-models/search", summary="Logged models (none are stored yet)")
-async def search_logged_models(request: Request) -> Response:
-    """MLflow 3 clients look for logged models when they read ``runs:/`` URIs; Spyglass keeps
-    no logged-model entities yet, so the answer is an empty page and clients fall back to the
-    run's own artifacts."""
-    await Args.read(request)
-    return json_response({"models": []})
+@router.get("/metrics/get-history-bulk-interval", summary="Sampled history across runs")
+async def get_metric_history_bulk_interval(request: Request) -> Response:
+    args, t = await Args.read(request), tracking_services(request)
+    points = await run_in_threadpool(
+        reads.metric_history_bulk_interval,
+        t.runs,
+        [str(r) for r in args.items("run_ids")],
+        args.text("metric_key", required=True),
+        args.integer("max_results"),
+        args.integer("start_step"),
+        args.integer("end_step"),
+    )
+    return json_response({"metrics": points})

@@ -19,25 +19,41 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.concurrency import run_in_threadpool
 
+from spyglass.errors import ConfigError
 from spyglass.store.tracking_experiments import ExperimentStore
+from spyglass.store.tracking_models import LoggedModelStore
 from spyglass.store.tracking_registry import RegistryStore
 from spyglass.store.tracking_runs import RunStore
 from spyglass.store.tracking_versions import VersionStore
 from spyglass.store.tracking_writer import TrackingWriter
-from spyglass.tracking import routes_artifacts, routes_registry, routes_runs
+from spyglass.tracking import routes_artifacts, routes_models, routes_registry, routes_runs
 from spyglass.tracking._http import TrackingServices, json_response
+from spyglass.tracking.artifact_store import open_artifact_store
 
 log = logging.getLogger("spyglass.tracking")
 
 
-def open_tracking(client: Any, database: str, data_dir: Path) -> TrackingServices:
+def open_tracking(
+    client: Any, database: str, data_dir: Path, artifacts_uri: str = ""
+) -> TrackingServices:
     """Build the stores, replay what a previous process spooled, start the background writer.
 
     Args:
         client: the app's clickhouse-connect client (typed loosely: a third-party object).
         database: the Spyglass database (already migrated).
         data_dir: the server's data directory; the spool and the artifacts live under it.
+        artifacts_uri: where artifacts go instead of ``<data_dir>/artifacts``: a path,
+            ``file://`` or ``s3://bucket/prefix`` URI.
+
+    Raises:
+        ConfigError: for an artifacts URI that cannot be used.
     """
+    artifact_root = data_dir / "artifacts"
+    try:
+        artifacts = open_artifact_store(artifacts_uri, artifact_root)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    artifact_root.mkdir(parents=True, exist_ok=True)
     writer = TrackingWriter(client, database, data_dir / "tracking-spool")
     replayed = writer.replay()
     if replayed:
@@ -46,11 +62,17 @@ def open_tracking(client: Any, database: str, data_dir: Path) -> TrackingService
     experiments.ensure_default()
     runs = RunStore(client, database, writer, experiments)
     registry = RegistryStore(client, database, writer, runs)
-    artifact_root = data_dir / "artifacts"
-    artifact_root.mkdir(parents=True, exist_ok=True)
+    models = LoggedModelStore(writer, experiments, runs)
     writer.start()
     return TrackingServices(
-        writer, experiments, runs, registry, VersionStore(registry), artifact_root
+        writer,
+        experiments,
+        runs,
+        registry,
+        VersionStore(registry, models),
+        artifact_root,
+        models,
+        artifacts,
     )
 
 
@@ -63,6 +85,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.store.client,
         services.store.db,
         Path(settings.data_dir).expanduser().resolve(),
+        # ServerSettings.artifacts_uri (``--artifacts-uri``), where the settings carry it
+        getattr(settings, "artifacts_uri", "") or "",
     )
     app.state.tracking = tracking
     try:
@@ -73,6 +97,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 router = APIRouter(lifespan=_lifespan)
 router.include_router(routes_runs.router)
+router.include_router(routes_models.router)
 router.include_router(routes_registry.router)
 router.include_router(routes_registry.history_router)
 router.include_router(routes_artifacts.router)
