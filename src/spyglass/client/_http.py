@@ -179,9 +179,23 @@ class TrackingClient(RegistryMixin):
             self.call("POST", "/runs/log-batch", body)
 
     def log_input(
-        self, run_id: str, name: str, digest: str, source: str = "", context: str = ""
+        self,
+        run_id: str,
+        name: str,
+        digest: str,
+        source: str = "",
+        context: str = "",
+        *,
+        source_type: str = "local",
+        schema: str = "",
+        profile: str = "",
     ) -> None:
-        dataset = {"name": name, "digest": digest, "source_type": "local", "source": source}
+        """Record a dataset the run used (``runs/log-inputs``); schema/profile are JSON text."""
+        dataset = {"name": name, "digest": digest, "source_type": source_type, "source": source}
+        if schema:
+            dataset["schema"] = schema
+        if profile:
+            dataset["profile"] = profile
         tags = [{"key": "mlflow.data.context", "value": context}] if context else []
         body = {"run_id": run_id, "datasets": [{"dataset": dataset, "tags": tags}]}
         self.call("POST", "/runs/log-inputs", body)

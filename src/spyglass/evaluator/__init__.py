@@ -15,7 +15,13 @@ from __future__ import annotations
 
 from spyglass.evaluator.builtin_metrics import bleu, exact_match, rouge, token_f1
 from spyglass.evaluator.datasets import Dataset, fingerprint, load_dataset
-from spyglass.evaluator.errors import DatasetError, EvaluationError, MetricError, ModelCallError
+from spyglass.evaluator.errors import (
+    DatasetError,
+    EvaluationError,
+    MetricError,
+    ModelCallError,
+    ServerError,
+)
 from spyglass.evaluator.gate import Check, GateReport, check_gates, parse_thresholds
 from spyglass.evaluator.judge import llm_judge
 from spyglass.evaluator.metrics import Batch, Metric, MetricResult, metric, register_metric
@@ -23,6 +29,8 @@ from spyglass.evaluator.models import ModelOutput
 from spyglass.evaluator.report import to_html, to_junit_xml, to_markdown
 from spyglass.evaluator.result import RESULTS_TABLE, EvaluationResult
 from spyglass.evaluator.runner import MODEL_TYPES, evaluate
+from spyglass.evaluator.trace_datasets import dataset_from_traces
+from spyglass.evaluator.tracking import find_latest_evaluation, load_evaluation, log_evaluation
 
 __all__ = [
     "MODEL_TYPES",
@@ -39,13 +47,18 @@ __all__ = [
     "MetricResult",
     "ModelCallError",
     "ModelOutput",
+    "ServerError",
     "bleu",
     "check_gates",
+    "dataset_from_traces",
     "evaluate",
     "exact_match",
+    "find_latest_evaluation",
     "fingerprint",
     "llm_judge",
     "load_dataset",
+    "load_evaluation",
+    "log_evaluation",
     "metric",
     "parse_thresholds",
     "register_metric",

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
+    from spyglass.client import TrackingClient
     from spyglass.evaluator.config import EvalConfig
+    from spyglass.evaluator.datasets import Dataset
     from spyglass.evaluator.gate import GateReport
     from spyglass.evaluator.result import EvaluationResult
 
@@ -26,7 +28,20 @@ MinOpt = Annotated[
 MaxOpt = Annotated[
     list[str] | None, typer.Option("--max", help="Highest value: METRIC=NUMBER (repeatable)")
 ]
-BaselineOpt = Annotated[Path | None, typer.Option(help="A previous result JSON to compare with")]
+BaselineOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="A previous result to compare with: a result JSON file, run:<RUN_ID> (an "
+        "evaluation on --server), or latest (the newest on the same dataset in --experiment)"
+    ),
+]
+ServerOpt = Annotated[
+    str | None,
+    typer.Option(help="Spyglass server URL: store the evaluation there, read run: baselines"),
+]
+ExperimentOpt = Annotated[
+    str | None, typer.Option(help="Experiment to log into and to find 'latest' in")
+]
 ToleranceOpt = Annotated[
     float | None, typer.Option(help="Allowed drop versus the baseline (absolute)")
 ]
@@ -70,11 +85,80 @@ def _write_reports(result: EvaluationResult, gate: GateReport, config: EvalConfi
             Path(path).write_text(render(result, gate), encoding="utf-8")
 
 
-def _gate_and_report(result: EvaluationResult, config: EvalConfig) -> None:
-    from spyglass.evaluator.gate import check_gates
-    from spyglass.evaluator.result import EvaluationResult as Result
+def _client(config: EvalConfig, what: str) -> TrackingClient:
+    from spyglass.client import TrackingClient
+    from spyglass.errors import ConfigError
 
-    baseline = Result.load(config.baseline) if config.baseline else None
+    if not config.server:
+        raise ConfigError(f"{what} needs a Spyglass server: pass --server URL")
+    return TrackingClient(config.server)
+
+
+def _baseline(
+    config: EvalConfig, result: EvaluationResult
+) -> tuple[EvaluationResult | None, str | None]:
+    """The baseline named by ``config.baseline``, and a note when there is none yet."""
+    from spyglass.evaluator.result import EvaluationResult as Result
+    from spyglass.evaluator.tracking import find_latest_evaluation, load_evaluation
+
+    spec = config.baseline
+    if not spec:
+        return None, None
+    if spec != "latest" and not spec.startswith("run:"):
+        return Result.load(spec), None
+    client = _client(config, f"--baseline {spec}")
+    try:
+        if spec.startswith("run:"):
+            return load_evaluation(client, spec[4:]), None
+        experiment = config.experiment or "default"
+        dataset_name = str(result.dataset.get("name", ""))
+        run_id = find_latest_evaluation(client, experiment, dataset_name=dataset_name)
+        if run_id is None:
+            return None, (
+                f"no earlier evaluation of dataset {dataset_name!r} in experiment "
+                f"{experiment!r}: nothing to compare with"
+            )
+        return load_evaluation(client, run_id), None
+    finally:
+        client.close()
+
+
+def _log(
+    result: EvaluationResult,
+    gate: GateReport,
+    baseline: EvaluationResult | None,
+    config: EvalConfig,
+    dataset: Dataset | None,
+) -> None:
+    from spyglass.evaluator.tracking import log_evaluation
+
+    tags = {"spyglass.gate": "passed" if gate.passed else "failed"}
+    if baseline is not None and baseline.run_id:
+        tags["spyglass.baseline.run_id"] = baseline.run_id
+    client = _client(config, "logging")
+    try:
+        log_evaluation(
+            result,
+            client,
+            experiment=config.experiment,
+            run_name=config.run_name or result.name,
+            dataset=dataset,
+            tags=tags,
+        )
+    finally:
+        client.close()
+
+
+def _gate_and_report(
+    result: EvaluationResult,
+    config: EvalConfig,
+    *,
+    log: bool = False,
+    dataset: Dataset | None = None,
+) -> None:
+    from spyglass.evaluator.gate import GateReport, check_gates
+
+    baseline, note = _baseline(config, result)
     gate = check_gates(
         result,
         min=config.min,
@@ -83,15 +167,25 @@ def _gate_and_report(result: EvaluationResult, config: EvalConfig) -> None:
         tolerance=config.tolerance,
         compare=config.compare,
     )
+    if note:
+        gate = GateReport(gate.checks, (*gate.notes, note))
+    if log and config.server:
+        _log(result, gate, baseline, config, dataset)
     _write_reports(result, gate, config)
     typer.echo(_summary(result, gate))
+    if result.run_id and log:
+        typer.echo(
+            f"logged as run {result.run_id} (experiment {result.experiment_id}) at "
+            f"{result.tracking_uri}"
+        )
     if not gate.passed:
         raise typer.Exit(EXIT_GATE_FAILED)
 
 
-def _run(config: EvalConfig, progress: bool | None) -> EvaluationResult:
+def _run(config: EvalConfig, progress: bool | None) -> tuple[EvaluationResult, Dataset]:
     from spyglass.errors import ConfigError
     from spyglass.evaluator.config import load_function
+    from spyglass.evaluator.datasets import load_dataset
     from spyglass.evaluator.runner import evaluate
 
     if config.data is None:
@@ -105,8 +199,9 @@ def _run(config: EvalConfig, progress: bool | None) -> EvaluationResult:
         raise ConfigError(
             "nothing to evaluate: give a model (--model/--model-function) or --predictions"
         )
-    return evaluate(
-        config.data,
+    dataset = load_dataset(config.data)
+    result = evaluate(
+        dataset,
         model=model,
         predictions=config.predictions if model is None else None,
         targets=config.targets,
@@ -123,7 +218,9 @@ def _run(config: EvalConfig, progress: bool | None) -> EvaluationResult:
         concurrency=config.concurrency,
         workers=config.workers,
         progress=progress,
+        log_to=False,  # logged after gating, with the outcome (see _gate_and_report)
     )
+    return result, dataset
 
 
 def _guarded(action: Any) -> None:
@@ -178,6 +275,11 @@ def eval_app() -> typer.Typer:
         junit: JunitOpt = None,
         html: HtmlOpt = None,
         name: Annotated[str | None, typer.Option(help="Name of the evaluation in reports")] = None,
+        server: ServerOpt = None,
+        experiment: ExperimentOpt = None,
+        run_name: Annotated[
+            str | None, typer.Option(help="Name of the run on the server (default: --name)")
+        ] = None,
         workers: Annotated[int | None, typer.Option(min=1, help="Processes for BLEU/ROUGE")] = None,
         progress: Annotated[
             bool | None,
@@ -202,7 +304,7 @@ def eval_app() -> typer.Typer:
                 metrics=metric,
                 min=parse_thresholds(min_ or []),
                 max=parse_thresholds(max_ or []),
-                baseline=str(baseline) if baseline else None,
+                baseline=baseline,
                 tolerance=tolerance,
                 json=str(output) if output else None,
                 markdown=str(markdown) if markdown else None,
@@ -210,15 +312,23 @@ def eval_app() -> typer.Typer:
                 html=str(html) if html else None,
                 name=name,
                 workers=workers,
+                server=server,
+                experiment=experiment,
+                run_name=run_name,
             )
-            _gate_and_report(_run(config, progress), config)
+            result, dataset = _run(config, progress)
+            _gate_and_report(result, config, log=True, dataset=dataset)
 
         _guarded(action)
 
     @app.command("compare")
     def compare(
-        result_file: Annotated[Path, typer.Argument(help="A result JSON (spyglass eval run -o)")],
+        result_file: Annotated[
+            str, typer.Argument(help="A result JSON (spyglass eval run -o), or run:<RUN_ID>")
+        ],
         baseline: BaselineOpt = None,
+        server: ServerOpt = None,
+        experiment: ExperimentOpt = None,
         min_: MinOpt = None,
         max_: MaxOpt = None,
         tolerance: ToleranceOpt = None,
@@ -236,13 +346,25 @@ def eval_app() -> typer.Typer:
             config = EvalConfig().override(
                 min=parse_thresholds(min_ or []),
                 max=parse_thresholds(max_ or []),
-                baseline=str(baseline) if baseline else None,
+                baseline=baseline,
                 tolerance=tolerance,
                 markdown=str(markdown) if markdown else None,
                 junit=str(junit) if junit else None,
                 html=str(html) if html else None,
+                server=server,
+                experiment=experiment,
             )
-            _gate_and_report(Result.load(result_file), config)
+            if result_file.startswith("run:"):
+                from spyglass.evaluator.tracking import load_evaluation
+
+                client = _client(config, result_file)
+                try:
+                    result = load_evaluation(client, result_file[4:], include_rows=True)
+                finally:
+                    client.close()
+            else:
+                result = Result.load(result_file)
+            _gate_and_report(result, config)
 
         _guarded(action)
 

@@ -24,6 +24,10 @@ A file holds the keys at its top level, under ``[eval]``, or (in ``pyproject.tom
     markdown = "report.md"
     junit = "junit.xml"
     html = "report.html"
+
+    [server]                          # store the evaluation on a Spyglass server
+    url = "http://127.0.0.1:6006"
+    experiment = "qa"                 # baseline = "latest" or "run:<id>" reads from here
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from typing import Any
 
 from spyglass.errors import ConfigError
 
-__all__ = ["EvalConfig", "load_config", "load_function"]
+__all__ = ["EvalConfig", "is_server_baseline", "load_config", "load_function"]
 
 _SECTIONS = {
     "model": {
@@ -52,6 +56,7 @@ _SECTIONS = {
     },
     "gate": {"min", "max", "baseline", "tolerance", "compare"},
     "reports": {"json", "markdown", "junit", "html"},
+    "server": {"url", "experiment", "run_name"},
 }
 _TOP = {
     "name",
@@ -66,6 +71,7 @@ _TOP = {
     *_SECTIONS,
 }
 _MODEL_KEYS = {"name": "model_name", "function": "model_function", "params": "model_params"}
+_SERVER_KEYS = {"url": "server"}
 _PATHS = {"data", "baseline", "json", "markdown", "junit", "html"}
 
 
@@ -99,6 +105,9 @@ class EvalConfig:
     markdown: str | None = None
     junit: str | None = None
     html: str | None = None
+    server: str | None = None
+    experiment: str | None = None
+    run_name: str | None = None
 
     def override(self, **flags: Any) -> EvalConfig:
         """A copy with every flag that is not ``None`` (or empty) replacing the file's value."""
@@ -183,10 +192,11 @@ def load_config(path: str | Path) -> EvalConfig:
         if bad:
             raise ConfigError(f"{path}: unknown key(s) in [{section}]: {', '.join(sorted(bad))}")
         for key, value in table.items():
-            renamed = _MODEL_KEYS.get(key, key) if section == "model" else key
+            renames = {"model": _MODEL_KEYS, "server": _SERVER_KEYS}.get(section, {})
+            renamed = renames.get(key, key)
             flat[str(renamed)] = value
     for key in _PATHS & set(flat):
-        if isinstance(flat[key], str):
+        if isinstance(flat[key], str) and not is_server_baseline(flat[key]):
             flat[key] = (
                 str((path.parent / flat[key]).resolve())
                 if not Path(flat[key]).is_absolute()
@@ -196,6 +206,11 @@ def load_config(path: str | Path) -> EvalConfig:
         return EvalConfig(**flat)
     except TypeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+def is_server_baseline(spec: str) -> bool:
+    """``run:<run_id>`` or ``latest``: a baseline stored on the server, not a file."""
+    return spec.startswith("run:") or spec == "latest"
 
 
 def load_function(spec: str) -> Any:

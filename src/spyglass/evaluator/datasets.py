@@ -12,14 +12,16 @@ import csv
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from spyglass.evaluator.errors import DatasetError
 
-__all__ = ["Dataset", "DatasetInput", "fingerprint", "load_dataset"]
+__all__ = ["Dataset", "DatasetInput", "canonical_lines", "fingerprint", "load_dataset"]
+
+TRACES_SCHEMES = ("traces://", "traces+https://")
 
 # A path, a pandas DataFrame, a list of dicts, or a Dataset; pandas is duck-typed (no import).
 DatasetInput = Any
@@ -33,6 +35,8 @@ class Dataset:
     name: str
     source: str
     digest: str = field(default="")
+    source_type: str = "local"
+    """``local`` (a file), ``code`` (a list or DataFrame) or ``spyglass-traces``."""
 
     def __post_init__(self) -> None:
         if not self.digest:
@@ -54,6 +58,7 @@ class Dataset:
         return {
             "name": self.name,
             "source": self.source,
+            "source_type": self.source_type,
             "digest": self.digest,
             "rows": len(self.records),
             "columns": self.columns,
@@ -126,15 +131,24 @@ def _canonical(value: Any) -> Any:
     return str(value)
 
 
-def fingerprint(records: Iterable[Mapping[str, Any]]) -> str:
-    """SHA-256 of the canonical serialization of ``records``, as ``sha256:<hex>``."""
-    digest = hashlib.sha256()
+def canonical_lines(records: Iterable[Mapping[str, Any]]) -> Iterator[bytes]:
+    """Each record as one canonical JSON line (sorted keys, compact, UTF-8, ending in ``\\n``).
+
+    These bytes are what `fingerprint` hashes and what an evaluation stores as
+    ``eval/dataset.jsonl``.
+    """
     for record in records:
         line = json.dumps(
             _canonical(record), sort_keys=True, ensure_ascii=False, separators=(",", ":")
         )
-        digest.update(line.encode())
-        digest.update(b"\n")
+        yield line.encode() + b"\n"
+
+
+def fingerprint(records: Iterable[Mapping[str, Any]]) -> str:
+    """SHA-256 of the canonical serialization of ``records``, as ``sha256:<hex>``."""
+    digest = hashlib.sha256()
+    for line in canonical_lines(records):
+        digest.update(line)
     return f"sha256:{digest.hexdigest()}"
 
 
@@ -175,14 +189,14 @@ def _read_file(path: Path) -> list[Any]:
     raise DatasetError(f"dataset {path}: unknown format {suffix!r} (use .jsonl, .json or .csv)")
 
 
-def _records_from(data: Any) -> tuple[list[Any], str, str]:
+def _records_from(data: Any) -> tuple[list[Any], str, str, str]:
     if isinstance(data, str | Path):
         path = Path(data)
-        return _read_file(path), path.name, str(path)
+        return _read_file(path), path.name, str(path), "local"
     if hasattr(data, "to_dict") and hasattr(data, "columns"):  # a pandas DataFrame
-        return data.to_dict(orient="records"), "dataframe", "pandas.DataFrame"
+        return data.to_dict(orient="records"), "dataframe", "pandas.DataFrame", "code"
     if isinstance(data, Sequence) and not isinstance(data, bytes):
-        return list(data), "records", "list"
+        return list(data), "records", "list", "code"
     raise DatasetError(
         f"cannot evaluate data of type {type(data).__name__}: pass a path (.jsonl, .json, "
         ".csv), a pandas DataFrame or a list of dicts"
@@ -194,7 +208,9 @@ def load_dataset(data: DatasetInput, *, name: str | None = None) -> Dataset:
 
     Args:
         data: a path to a ``.jsonl``/``.json``/``.csv`` file, a pandas DataFrame, a list of
-            dicts, or a `Dataset` (returned unchanged unless ``name`` is given).
+            dicts, a ``traces://HOST:PORT/PROJECT?filter=...`` URI (traces stored on a
+            Spyglass server, see `dataset_from_traces`), or a `Dataset` (returned unchanged
+            unless ``name`` is given).
         name: a name for reports; defaults to the file name.
 
     Returns:
@@ -208,8 +224,14 @@ def load_dataset(data: DatasetInput, *, name: str | None = None) -> Dataset:
         'sha256:'
     """
     if isinstance(data, Dataset):
-        return data if name is None else Dataset(data.records, name, data.source, data.digest)
-    rows, default_name, source = _records_from(data)
+        if name is None:
+            return data
+        return Dataset(data.records, name, data.source, data.digest, data.source_type)
+    if isinstance(data, str) and data.startswith(TRACES_SCHEMES):
+        from spyglass.evaluator.trace_datasets import dataset_from_traces_uri
+
+        return dataset_from_traces_uri(data, name=name)
+    rows, default_name, source, source_type = _records_from(data)
     label = name or default_name
     if not rows:
         raise DatasetError(f"dataset {label!r} is empty")
@@ -221,4 +243,4 @@ def load_dataset(data: DatasetInput, *, name: str | None = None) -> Dataset:
                 "with named columns"
             )
         records.append({str(k): _canonical(v) for k, v in row.items()})
-    return Dataset(tuple(records), label, source)
+    return Dataset(tuple(records), label, source, source_type=source_type)

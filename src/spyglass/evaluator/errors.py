@@ -4,7 +4,8 @@ SpyglassError
  └── EvaluationError        an evaluation cannot run or finish
       ├── DatasetError      the data is empty, misses a column, holds non-text, or lengths differ
       ├── ModelCallError    the model under evaluation failed on a row
-      └── MetricError       an unknown metric, bad metric options, or a metric that failed
+      ├── MetricError       an unknown metric, bad metric options, or a metric that failed
+      └── ServerError       the Spyglass server was unreachable or refused a request
 
 A bad configuration (unknown threshold metric, unreadable config file) is a
 `spyglass.errors.ConfigError`. The CLI maps these to exit code 2; a failed gate is exit code 1.
@@ -29,3 +30,7 @@ class ModelCallError(EvaluationError):
 
 class MetricError(EvaluationError):
     """A metric is unknown, badly configured, or failed."""
+
+
+class ServerError(EvaluationError):
+    """The Spyglass server could not be reached, or refused to store or return an evaluation."""

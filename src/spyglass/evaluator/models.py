@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from spyglass.errors import ConfigError
 from spyglass.evaluator._openai_http import ChatEndpoint
+from spyglass.evaluator._tracing import RowTracer
 from spyglass.evaluator.errors import ModelCallError
 from spyglass.evaluator.progress import Progress
 
@@ -222,8 +223,11 @@ def predict_all(
     *,
     concurrency: int = 4,
     progress: bool | None = None,
+    tracer: RowTracer | None = None,
 ) -> list[tuple[ModelOutput, float]]:
     """Call the model on every input, ``concurrency`` at a time, keeping row order.
+
+    With a ``tracer``, each call runs in a root span of its own and its trace id is kept.
 
     Returns:
         (output, seconds) for each row.
@@ -236,7 +240,10 @@ def predict_all(
     def call(index: int) -> tuple[ModelOutput, float]:
         start = time.perf_counter()
         try:
-            output = adapter.predict(inputs[index])
+            if tracer is None:
+                output = adapter.predict(inputs[index])
+            else:
+                output = tracer.call(index, lambda: adapter.predict(inputs[index]))
         except ModelCallError as exc:
             raise ModelCallError(f"row {index}: {exc}") from exc
         except ConfigError:

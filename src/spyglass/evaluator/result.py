@@ -36,6 +36,8 @@ class EvaluationResult:
         higher_is_better: direction of each aggregate; ``None`` means neither.
         dataset: name, source, ``digest`` (SHA-256), rows and columns of the data.
         model: what was called (kind, name, endpoint, parameters), or ``None``.
+        run_id: the evaluation's run on a Spyglass server, once logged (see
+            `spyglass.evaluator.tracking`); ``experiment_id`` and ``tracking_uri`` with it.
     """
 
     metrics: dict[str, float]
@@ -49,6 +51,9 @@ class EvaluationResult:
     created_at: str = ""
     duration_s: float = 0.0
     environment: dict[str, Any] = field(default_factory=dict)
+    run_id: str | None = None
+    experiment_id: str | None = None
+    tracking_uri: str | None = None
 
     @property
     def tables(self) -> dict[str, Any]:
@@ -72,6 +77,12 @@ class EvaluationResult:
             "metric_info": self.metric_info,
             "environment": self.environment,
         }
+        if self.run_id:
+            out["run"] = {
+                "run_id": self.run_id,
+                "experiment_id": self.experiment_id,
+                "tracking_uri": self.tracking_uri,
+            }
         if include_rows:
             out["rows"] = [
                 {k: _json_number(v) if isinstance(v, float) else v for k, v in row.items()}
@@ -89,6 +100,7 @@ class EvaluationResult:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ConfigError(f"not a Spyglass evaluation result (expected format {FORMAT!r})")
         metrics = data.get("metrics") or {}
+        run = data.get("run") or {}
         return cls(
             metrics={k: float("nan") if v is None else float(v) for k, v in metrics.items()},
             rows=list(data.get("rows") or []),
@@ -101,6 +113,9 @@ class EvaluationResult:
             created_at=str(data.get("created_at", "")),
             duration_s=float(data.get("duration_s") or 0.0),
             environment=dict(data.get("environment") or {}),
+            run_id=run.get("run_id"),
+            experiment_id=run.get("experiment_id"),
+            tracking_uri=run.get("tracking_uri"),
         )
 
     def save(self, path: str | Path, *, include_rows: bool = True) -> None:

@@ -10,11 +10,13 @@ from typing import Any
 
 from spyglass.errors import ConfigError
 from spyglass.evaluator._pool import ChunkRunner, default_workers
+from spyglass.evaluator._tracing import RowTracer
 from spyglass.evaluator.datasets import Dataset, DatasetInput, check_text, load_dataset
 from spyglass.evaluator.errors import DatasetError, MetricError
 from spyglass.evaluator.metrics import Batch, Metric, Usage, resolve_metric
 from spyglass.evaluator.models import ModelInput, as_model, predict_all
 from spyglass.evaluator.result import EvaluationResult
+from spyglass.evaluator.tracking import LogTarget, log_result
 
 __all__ = ["MODEL_TYPES", "evaluate"]
 
@@ -28,6 +30,7 @@ MODEL_TYPES: dict[str, tuple[str, ...]] = {
     "text": ("bleu", "rouge", "length"),
 }
 _ALL_TEXT = ("bleu", "rouge", "exact_match", "token_f1", "length")
+TRACE_ID = "trace_id"  # a row's trace: never a model input
 
 
 def _column_or_values(
@@ -92,6 +95,24 @@ def _metrics(
     return metrics
 
 
+def _link_traces(
+    rows: list[dict[str, Any]], dataset: Dataset, trace_ids: list[str | None] | None
+) -> None:
+    """Put each row's trace id in ``trace_id``: the traced model call's, else the dataset's.
+
+    When a model was traced, a dataset's own ``trace_id`` (rows made from stored traces) is
+    kept as ``source_trace_id``.
+    """
+    source = [r.get(TRACE_ID) for r in dataset.records] if TRACE_ID in dataset.columns else None
+    for i, row in enumerate(rows):
+        if trace_ids is not None:
+            row[TRACE_ID] = trace_ids[i]
+            if source is not None:
+                row["source_trace_id"] = source[i]
+        elif source is not None:
+            row[TRACE_ID] = source[i]
+
+
 def _environment() -> dict[str, Any]:
     from spyglass import __version__
 
@@ -122,6 +143,10 @@ def evaluate(
     concurrency: int = 4,
     workers: int | None = None,
     progress: bool | None = None,
+    trace: bool | None = None,
+    log_to: LogTarget = None,
+    experiment: str | None = None,
+    run_name: str | None = None,
 ) -> EvaluationResult:
     """Evaluate a model, or ready-made predictions, over a dataset.
 
@@ -149,15 +174,28 @@ def evaluate(
         concurrency: model calls in flight at once.
         workers: processes for BLEU/ROUGE (default: one per core from 2,000 rows).
         progress: draw progress bars on stderr (default: only when stderr is a terminal).
+        trace: run each model call in a trace of its own and record its id in the
+            ``trace_id`` column. Default: when the Spyglass tracer is set up before the call
+            (``spyglass.configure()`` or ``spyglass.autolog()``). ``True`` sets it up from
+            the environment if needed. ``False``: never.
+        log_to: store the evaluation on a Spyglass server as a run (see
+            `spyglass.evaluator.tracking`): a server URL, a ``TrackingClient``, or ``True``
+            for the tracking URI (``spyglass.set_tracking_uri``, ``SPYGLASS_TRACKING_URI``).
+            Default: only inside an active ``spyglass.start_run()``, as its child run.
+            ``False``: never.
+        experiment: the experiment to log into (default: the active run's, else ``default``).
+        run_name: the run's name (default: ``name``).
 
     Returns:
-        The result: ``.metrics``, ``.tables["eval_results_table"]``, ``.to_dict()``.
+        The result: ``.metrics``, ``.tables["eval_results_table"]``, ``.to_dict()``, and
+        ``.run_id`` once logged.
 
     Raises:
         DatasetError: empty data, a missing column, non-text values, or mismatched lengths.
         ModelCallError: the model failed on a row.
         MetricError: an unknown or failing metric.
         ConfigError: conflicting or unknown arguments.
+        ServerError: ``log_to`` was given and the server was unreachable or refused.
 
     Example:
         >>> result = evaluate(predictions=["Paris"], targets=["Paris"], metrics=["exact_match"])
@@ -188,7 +226,7 @@ def evaluate(
     columns = (
         list(input_columns)
         if input_columns is not None
-        else [c for c in dataset.columns if c not in used]
+        else [c for c in dataset.columns if c not in used and c != TRACE_ID]
     )
     for column in columns:
         if column not in dataset.columns:
@@ -208,6 +246,7 @@ def evaluate(
     latencies: list[float] | None = None
     usage: list[Usage] | None = None
     model_info: dict[str, Any] | None = None
+    trace_ids: list[str | None] | None = None
     if model is not None:
         if not columns:
             raise DatasetError(f"dataset {dataset.name!r} has no input columns for the model")
@@ -226,10 +265,20 @@ def evaluate(
             model_params=model_params,
         )
         model_info = adapter.describe()
+        tracer = (
+            RowTracer(name, inputs, dataset.digest, force=trace is True)
+            if trace is not False
+            else None
+        )
         try:
-            outputs = predict_all(adapter, model_inputs, concurrency=concurrency, progress=progress)
+            outputs = predict_all(
+                adapter, model_inputs, concurrency=concurrency, progress=progress, tracer=tracer
+            )
         finally:
             adapter.close()
+        if tracer is not None and tracer.any_traced:
+            trace_ids = tracer.trace_ids
+            tracer.flush()
         prediction_values = [o.text for o, _ in outputs]
         latencies = [s for _, s in outputs]
         usage = [Usage(o.input_tokens, o.output_tokens) for o, _ in outputs]
@@ -249,6 +298,7 @@ def evaluate(
     if target_values is not None:
         for row, target in zip(rows, target_values, strict=True):
             row["target"] = target
+    _link_traces(rows, dataset, trace_ids)
     aggregates: dict[str, float] = {}
     directions: dict[str, bool | None] = {}
     info: dict[str, dict[str, Any]] = {}
@@ -270,7 +320,7 @@ def evaluate(
                 "columns": list(out.columns),
                 "aggregates": list(out.aggregates),
             }
-    return EvaluationResult(
+    result = EvaluationResult(
         metrics=aggregates,
         rows=rows,
         metric_info=info,
@@ -283,3 +333,5 @@ def evaluate(
         duration_s=time.perf_counter() - started,
         environment=_environment(),
     )
+    log_result(result, log_to, dataset=dataset, experiment=experiment, run_name=run_name)
+    return result
