@@ -6,7 +6,13 @@ server time for each UI page; the trace list ready in Chromium (DOMContentLoaded
 and the big trace: first tree rows rendered, every span loaded, and a scroll through the
 whole tree one screen per animation frame (total time and the slowest frame).
 
+Tracking pages: seeds ``--tracking-runs`` runs (5 params, 3 metrics of 20 steps each) in one
+experiment through the REST API, one run with a ``--history``-point metric, an evaluation with a
+``--eval-rows``-row results table (and a second one to compare), and a model with 20 versions;
+then times the experiments, runs, run, comparison, registry and evaluation pages.
+
     python benchmarks/ui_pages.py --spans 1000000 --big-trace 50000
+    python benchmarks/ui_pages.py --spans 20000 --big-trace 2000 --no-browser --tracking-runs 5000
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchmarks.query import SEED  # noqa: E402
 from tests.conftest import ServerProcess  # noqa: E402
+from tests.ui.tracking_seed import Seeder  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -84,6 +91,60 @@ def time_http(client: httpx.Client, path: str, runs: int) -> list[float]:
     return times
 
 
+def seed_tracking(url: str, runs: int, history: int, eval_rows: int) -> dict[str, str]:
+    """Seed the tracking data; return the paths to time."""
+    sd = Seeder(url)
+    exp = sd.experiment("bench-tracking")
+    ids = []
+    for i in range(runs):
+        ids.append(
+            sd.run(
+                exp, f"run-{i}",
+                params={f"p{k}": str((i * 7 + k) % 13) for k in range(5)},
+                metrics={m: [((i + t) % 97) / 97 for t in range(20)] for m in ("acc", "loss", "f1")},  # noqa: E501
+                start_ms=1_767_225_600_000 + i * 1000,
+            )
+        )  # fmt: skip
+    long_run = sd.run(exp, "long-history", metrics={"loss": [1 / (s + 1) for s in range(history)]})
+    cols = ["question", "prediction", "target", "rougeL", "bleu", "trace_id"]
+    rows = [
+        [f"question {i} " * 5, f"answer {i} " * 20, f"target {i}", (i % 100) / 100,
+         (i % 37) / 37, f"{i:032x}"]
+        for i in range(eval_rows)
+    ]  # fmt: skip
+    ev_a = sd.evaluation(exp, "eval-a", columns=cols, rows=rows, metrics={"rougeL": 0.5})
+    rows_b = [[*r[:3], (r[3] + 0.1) % 1, r[4], r[5]] for r in rows]
+    ev_b = sd.evaluation(exp, "eval-b", columns=cols, rows=rows_b, metrics={"rougeL": 0.55})
+    sd.model("bench-model")
+    for i in range(20):
+        sd.version("bench-model", ids[i % len(ids)])
+    sd.alias("bench-model", "champion", "3")
+    sd.stage("bench-model", "5", "Production")
+    compare = "&".join(f"run={r}" for r in ids[:5])
+    return {
+        "GET /experiments": "/experiments",
+        f"GET /experiments/{{id}} ({runs:,} runs, 50)": f"/experiments/{exp}",
+        "GET /experiments/{id} sort metric, filter": (
+            f"/experiments/{exp}?sort=metric%3Aacc&filter=params.p1+%3D+%273%27"
+        ),
+        "GET /experiments/{id} page 20": f"/experiments/{exp}?page=20",
+        "GET /runs/{id} (3 metrics x 20 steps)": f"/runs/{ids[0]}",
+        f"GET /runs/{{id}} ({history:,}-step metric)": f"/runs/{long_run}",
+        "GET /compare (5 runs)": f"/compare?{compare}",
+        "GET /models": "/models",
+        "GET /models/{name} (20 versions)": "/models/bench-model",
+        "GET /models/{name}/versions/5": "/models/bench-model/versions/5",
+        "GET /evaluations": "/evaluations",
+        f"GET /evaluations/{{id}} ({eval_rows:,} rows)": f"/evaluations/{ev_a}",
+        "GET /evaluations/{id} sorted + filtered": (
+            f"/evaluations/{ev_a}?sort=rougeL&order=desc&where=bleu+%3E+0.5&q=answer"
+        ),
+        "GET /evaluations/compare (worst first)": (
+            f"/evaluations/compare?a={ev_a}&b={ev_b}&sort=delta&show=changed"
+        ),
+    }
+
+
 def browser_figures(url: str, trace_id: str, runs: int) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -136,6 +197,9 @@ def main() -> None:
     parser.add_argument("--big-trace", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--no-browser", action="store_true", help="HTTP figures only")
+    parser.add_argument("--tracking-runs", type=int, default=2000)
+    parser.add_argument("--history", type=int, default=100_000)
+    parser.add_argument("--eval-rows", type=int, default=10_000)
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="spyglass-ui-bench-"))
@@ -168,6 +232,9 @@ def main() -> None:
                     f"/traces/{trace_id}/outline?project=bench&limit=50000"
                 ),
             }
+            started = time.perf_counter()
+            pages |= seed_tracking(server.url, args.tracking_runs, args.history, args.eval_rows)
+            print(f"seeded tracking data in {time.perf_counter() - started:.0f} s")
             print(f"{'what':44} {'p50 ms':>8} {'p95 ms':>8}")
             for name, path in pages.items():
                 times = time_http(client, path, args.runs)

@@ -176,10 +176,11 @@ async def compare_evaluations(request: Request, tracking: TrackingDep) -> Respon
     scores = comparison.scores
     score = q.get("score") if q.get("score") in scores else (scores[0] if scores else "")
     lower_better = {s: bool(_LOWER_IS_BETTER.search(s)) for s in scores}
-    rows = []
-    for i, j in comparison.pairs:
-        deltas = {s: et.delta(ta.rows[i][ta.column(s)], tb.rows[j][tb.column(s)]) for s in scores}
-        rows.append((i, j, deltas))
+    cols = [(s, ta.columns.index(s), tb.columns.index(s)) for s in scores]
+    rows = [
+        (i, j, {s: et.delta(ta.rows[i][ca], tb.rows[j][cb]) for s, ca, cb in cols})
+        for i, j in comparison.pairs
+    ]
     summary = []
     for s in scores:
         ds: list[float] = [v for _, _, d in rows if (v := d[s]) is not None]
