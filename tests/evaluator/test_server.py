@@ -151,8 +151,9 @@ def test_a_traced_callable_is_stored_as_an_evaluation_run_and_read_back_over_res
     assert check_gates(result, baseline=back).passed
 
 
+@pytest.mark.usefixtures("traced")
 def test_an_openai_compatible_model_is_compared_with_a_baseline_stored_on_the_server(
-    project: str, client: TrackingClient, fake_openai: FakeOpenAI
+    server: ServerProcess, project: str, client: TrackingClient, fake_openai: FakeOpenAI
 ) -> None:
     common: dict[str, Any] = {
         "model": "fake-chat",
@@ -168,7 +169,14 @@ def test_an_openai_compatible_model_is_compared_with_a_baseline_stored_on_the_se
     assert first.run_id
     run = client.get_run(first.run_id)
     assert _tags(run)["spyglass.model"] == f"openai-compatible:fake-chat @ {fake_openai.base_url}"
-    assert "trace_id" not in first.rows[0]  # no tracer set up: nothing to link
+    # Each chat call is an LLM span (with its usage) under the row's trace, on the server.
+    table = json.loads(client.download_artifact(first.run_id, "eval/eval_results_table.json"))
+    trace_id = table["data"][0][table["columns"].index("trace_id")]
+    assert trace_id == first.rows[0]["trace_id"]
+    spans = _get(server, f"/api/traces/{trace_id}", project=project)["spans"]
+    llm = next(s for s in spans if s["name"] == "chat fake-chat")
+    assert llm["model"] == "fake-chat" and llm["output"] == "Paris is the capital of France."
+    assert llm["usage"]["output"] == 6
 
     baseline_id = find_latest_evaluation(client, project, dataset_name="qa")
     assert baseline_id == first.run_id

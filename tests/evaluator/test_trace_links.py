@@ -14,6 +14,7 @@ import spyglass
 from spyglass.evaluator import EvaluationResult, evaluate
 from spyglass.evaluator.trace_datasets import input_columns, output_text
 from spyglass.evaluator.tracking import describe_model, results_table
+from tests.evaluator.conftest import API_KEY, FakeOpenAI
 
 
 @pytest.fixture
@@ -100,3 +101,25 @@ def test_root_span_inputs_become_columns(stored: str, columns: dict[str, object]
 )
 def test_root_span_outputs_become_text(stored: str | None, text: str | None) -> None:
     assert output_text(stored) == text
+
+
+def test_a_traced_chat_model_call_is_an_llm_span_with_usage(
+    exporter: InMemorySpanExporter, fake_openai: FakeOpenAI
+) -> None:
+    result = evaluate(
+        [{"question": "What is 2 + 2?"}],
+        model="fake-chat",
+        base_url=fake_openai.base_url,
+        api_key=API_KEY,
+        metrics=["length"],
+        name="chat-eval",
+    )
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    root, llm = spans["chat-eval"], spans["chat fake-chat"]
+    assert llm.parent is not None and llm.parent.span_id == root.context.span_id
+    assert format(root.context.trace_id, "032x") == result.rows[0]["trace_id"]
+    attributes = dict(llm.attributes or {})
+    assert attributes["gen_ai.request.model"] == "fake-chat"
+    assert attributes["gen_ai.operation.name"] == "chat"
+    assert attributes["gen_ai.usage.output_tokens"] == 1
+    assert attributes["output.value"] == "5"

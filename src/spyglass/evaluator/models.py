@@ -8,6 +8,7 @@ LangChain message (``.content`` and ``.usage_metadata``) or a dict with a ``text
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -138,8 +139,17 @@ def render_prompt(model_input: ModelInput, template: str | None) -> str:
     return "\n".join(f"{k}: {v}" for k, v in model_input.items())
 
 
+def _in_traced_row() -> bool:
+    """True inside a row's span (see `_tracing.RowTracer`): the chat call gets a span too."""
+    if "spyglass.tracer" not in sys.modules:
+        return False
+    from opentelemetry import trace
+
+    return trace.get_current_span().is_recording()
+
+
 class ChatModel:
-    """An OpenAI-compatible chat model, by name."""
+    """An OpenAI-compatible chat model, by name; inside a traced row, each call is an LLM span."""
 
     def __init__(
         self,
@@ -162,7 +172,22 @@ class ChatModel:
         messages.append(
             {"role": "user", "content": render_prompt(model_input, self.prompt_template)}
         )
-        answer = self.endpoint.chat(self.model, messages, self.params)
+        if not _in_traced_row():
+            answer = self.endpoint.chat(self.model, messages, self.params)
+            return ModelOutput(answer.text, answer.input_tokens, answer.output_tokens)
+        from spyglass.tracer import start_span
+
+        attributes = {"gen_ai.request.model": self.model, "gen_ai.provider.name": "openai"}
+        with start_span(
+            f"chat {self.model}", span_type="LLM", inputs=messages, attributes=attributes
+        ) as span:
+            answer = self.endpoint.chat(self.model, messages, self.params)
+            span.set_outputs(answer.text)
+            usage = {
+                "gen_ai.usage.input_tokens": answer.input_tokens,
+                "gen_ai.usage.output_tokens": answer.output_tokens,
+            }
+            span.set_attributes({k: v for k, v in usage.items() if v is not None})
         return ModelOutput(answer.text, answer.input_tokens, answer.output_tokens)
 
     def describe(self) -> dict[str, Any]:
