@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 TEST_FILE = """
 def answer(question):
     return {"2+2?": "4", "capital of France?": "Paris"}[question]
@@ -62,3 +64,14 @@ def test_an_evaluation_is_a_test_that_fails_on_thresholds_and_writes_baselines(
         ".xml",
         ".xml",
     ]
+
+
+def test_a_result_object_such_as_a_stored_evaluation_is_a_baseline() -> None:
+    from spyglass.evaluator import evaluate
+    from spyglass.evaluator.pytest_plugin import EvalGate
+
+    baseline = evaluate(predictions=["a b"], targets=["a b"], metrics=["rouge1"])
+    gate = EvalGate("test_x", None, False)
+    gate(predictions=["a b"], targets=["a b"], metrics=["rouge1"], baseline=baseline)
+    with pytest.raises(pytest.fail.Exception, match="rouge1 0.0000 vs baseline 1.0000"):
+        gate(predictions=["x"], targets=["a b"], metrics=["rouge1"], baseline=baseline)

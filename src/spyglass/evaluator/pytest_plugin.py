@@ -61,7 +61,7 @@ class EvalGate:
         *,
         min: Mapping[str, float] | None = None,
         max: Mapping[str, float] | None = None,
-        baseline: str | Path | None = None,
+        baseline: str | Path | EvaluationResult | None = None,
         tolerance: float | Mapping[str, float] = 0.0,
         compare: Iterable[str] | None = None,
         **evaluate_args: Any,
@@ -70,6 +70,8 @@ class EvalGate:
 
         Fails the test (with the report) when a threshold or the baseline comparison fails,
         or when ``baseline`` names a missing file (``--spyglass-update-baseline`` writes it).
+        ``baseline`` may also be a result, e.g. an evaluation stored on a server
+        (`spyglass.evaluator.load_evaluation`); ``log_to=`` stores this one there.
         """
         from spyglass.evaluator.gate import check_gates
         from spyglass.evaluator.report import to_html, to_junit_xml, to_markdown
@@ -79,7 +81,9 @@ class EvalGate:
         evaluate_args.setdefault("name", self.test_name)
         result = evaluate(data, **evaluate_args)
         previous = None
-        if baseline is not None:
+        if isinstance(baseline, Result):
+            previous = baseline
+        elif baseline is not None:
             path = Path(baseline)
             if self.update_baseline:
                 result.save(path)
