@@ -66,7 +66,7 @@ async def list_traces(
     name: Annotated[
         str | None, Query(max_length=500, description="Substring of the trace name")
     ] = None,
-    status: Annotated[str | None, Query(pattern="^(?i)(ok|error)$")] = None,
+    status: Annotated[str | None, Query(pattern="^([oO][kK]|[eE][rR][rR][oO][rR])$")] = None,
     model: Annotated[str | None, Query(max_length=200)] = None,
     session_id: Annotated[str | None, Query(max_length=500)] = None,
     user_id: Annotated[str | None, Query(max_length=500)] = None,
