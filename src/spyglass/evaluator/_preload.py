@@ -6,7 +6,6 @@ not once per worker. nltk's modules come in through `import_light` (no nltk pack
 
 from __future__ import annotations
 
-import rouge_score.scoring
 import rouge_score.tokenize
 
 from spyglass.evaluator import _bleu, _rouge

@@ -3,7 +3,8 @@
 rouge-score spends most of its time in the Porter stemmer (the same words again and again) and
 in its pure-Python LCS table. Here each text is tokenized once by rouge-score's own
 ``tokenize.tokenize`` with a memoizing wrapper around nltk's ``PorterStemmer``; n-gram and LCS
-scores use rouge-score's formulas (its ``scoring.fmeasure``), the LCS length comes from a
+scores use rouge-score's formulas (its ``scoring.fmeasure``, restated in `fmeasure` so no
+process has to import numpy for it), the LCS length comes from a
 bit-vector algorithm (Hyyrö 2004) over Python ints, and ``rougeLsum`` on multi-line text runs
 rouge-score's summary-level algorithm with the same backtracking over table values read from
 those bit vectors. Scores equal ``RougeScorer(...).score`` exactly (tests and the benchmark
@@ -45,6 +46,13 @@ class RougeConfig:
             "multi_reference": "best fmeasure per type (RougeScorer.score_multi)",
             "rougeLsum_sentences": "split on newlines",
         }
+
+
+def fmeasure(precision: float, recall: float) -> float:
+    """``rouge_score.scoring.fmeasure``, the same expression (that module imports numpy)."""
+    if precision + recall > 0:
+        return 2 * precision * recall / (precision + recall)
+    return 0.0
 
 
 class _CachedStemmer:
@@ -114,8 +122,6 @@ def lcs_indices(ref: Sequence[str], can: Sequence[str]) -> list[int]:
 
 def summary_level_lcs_f(ref_sents: list[list[str]], can_sents: list[list[str]]) -> float:
     """rouge-score's ``_summary_level_lcs`` F-measure (union LCS, no double counting)."""
-    from rouge_score import scoring
-
     if not ref_sents or not can_sents:
         return 0.0
     m = sum(map(len, ref_sents))
@@ -136,7 +142,7 @@ def summary_level_lcs_f(ref_sents: list[list[str]], can_sents: list[list[str]]) 
                 hits += 1
                 token_cnts_c[t] -= 1
                 token_cnts_r[t] -= 1
-    return float(scoring.fmeasure(hits / n, hits / m))
+    return float(fmeasure(hits / n, hits / m))
 
 
 def _ngram_counts(tokens: Sequence[str], n: int) -> Counter[tuple[str, ...]]:
@@ -147,11 +153,11 @@ class RougeRowScorer:
     """Scores prediction/target pairs; one per worker so the stem cache stays warm."""
 
     def __init__(self, config: RougeConfig) -> None:
-        from rouge_score import scoring, tokenize
+        from rouge_score import tokenize
 
         self._config = config
         self._tokenize = tokenize.tokenize
-        self._fmeasure = scoring.fmeasure
+        self._fmeasure = fmeasure
         self._stemmer = _stemmer(config.use_stemmer)
         self._ns = {t: int(t[5:]) for t in config.rouge_types if t[5:].isdigit()}
         unknown = set(config.rouge_types) - set(self._ns) - {"rougeL", "rougeLsum"}
