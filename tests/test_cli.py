@@ -59,3 +59,21 @@ def test_openapi_schema_documents_the_routes(server: ServerProcess) -> None:
     for route in ("/v1/traces", "/api/traces", "/api/traces/{trace_id}", "/api/sessions",
                   "/api/stats", "/api/projects"):  # fmt: skip
         assert route in paths
+
+
+def test_json_logs_are_one_object_per_line(tmp_path: Path) -> None:
+    import json
+
+    proc = ServerProcess(tmp_path, extra_args=["--log-level", "info", "--log-format", "json"])
+    proc.start()
+    proc.stop()
+    lines = [line for line in proc.log().splitlines() if line.strip()]
+    entries = [json.loads(line) for line in lines]
+    assert any(e["logger"] == "spyglass.server" and "serving store" in e["message"]
+               for e in entries)  # fmt: skip
+    assert all({"time", "level", "logger", "message"} <= set(e) for e in entries)
+    bad = subprocess.run(
+        [sys.executable, "-m", "spyglass.cli", "server", "--log-format", "xml"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "--log-format must be one of" in bad.stderr

@@ -54,6 +54,10 @@ def _app() -> typer.Typer:
         ] = None,
         demo: Annotated[bool, typer.Option("--demo", help="Load sample traces at start")] = False,
         log_level: Annotated[str, typer.Option(envvar="SPYGLASS_LOG_LEVEL")] = "info",
+        log_format: Annotated[
+            str,
+            typer.Option(envvar="SPYGLASS_LOG_FORMAT", help="text, or json (one object per line)"),
+        ] = "text",
         basic_auth_username: Annotated[
             str | None,
             typer.Option(
@@ -101,7 +105,11 @@ def _app() -> typer.Typer:
         from spyglass.collector.app import create_app
         from spyglass.collector.settings import ServerSettings
         from spyglass.errors import ConfigError
+        from spyglass.logs import LOG_FORMATS, log_config
 
+        if log_format not in LOG_FORMATS:
+            typer.echo(f"error: --log-format must be one of {', '.join(LOG_FORMATS)}", err=True)
+            raise typer.Exit(2)
         try:
             settings = ServerSettings(
                 store_url=store_url,
@@ -123,9 +131,17 @@ def _app() -> typer.Typer:
         except ConfigError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
-        typer.echo(f"Spyglass on http://{host}:{port}  (store: {settings.resolved_store_url})")
-        typer.echo(f"  OTLP/HTTP endpoint: http://{host}:{port}/v1/traces   API docs: /docs")
-        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+        if log_format == "text":  # JSON logs stay machine-readable: the app logs its start
+            typer.echo(f"Spyglass on http://{host}:{port}  (store: {settings.resolved_store_url})")
+            typer.echo(f"  OTLP/HTTP endpoint: http://{host}:{port}/v1/traces   API docs: /docs")
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            log_config=log_config(log_level, log_format),
+            access_log=False,
+        )
 
     @app.command()
     def demo(
