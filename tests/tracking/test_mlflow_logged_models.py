@@ -4,6 +4,7 @@ trace projects as experiments, and hostile requests to the new endpoints."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -132,25 +133,55 @@ def test_metric_history_bulk_interval_samples_steps_across_runs(
     assert [p["step"] for p in window["metrics"]] == [10, 11, 12]
 
 
-def test_a_trace_only_project_is_an_experiment(
-    client: MlflowClient, server: ServerProcess, project: str
-) -> None:
+def post_span(server: ServerProcess, project: str, trace_id: str, **attributes: str) -> None:
     span = {
-        "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
-        "name": "chat", "kind": 1, "startTimeUnixNano": "1700000000000000000",
-        "endTimeUnixNano": "1700000001000000000",
+        "traceId": trace_id, "spanId": "eee19b7ec3c1b174", "name": "chat", "kind": 1,
+        "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000001000000000",
+        "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attributes.items()],
     }  # fmt: skip
     body = {"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}
     response = httpx.post(f"{server.url}/v1/traces", content=json.dumps(body),
                           headers={"content-type": "application/json",
                                    "x-spyglass-project": project})  # fmt: skip
     assert response.status_code == 200
+
+
+def test_a_runs_traces_are_listed_by_their_source_run_attribute(
+    client: MlflowClient, server: ServerProcess, project: str, experiment_id: str
+) -> None:
+    run_id = client.create_run(experiment_id).info.run_id
+    other = client.create_run(experiment_id).info.run_id
+    mine = "5b8efff798038103d269b633813fc600"
+    post_span(server, project, mine, **{"mlflow.sourceRun": run_id})
+    post_span(server, project, "5b8efff798038103d269b633813fc601", **{"mlflow.sourceRun": other})
+    post_span(server, "elsewhere", "5b8efff798038103d269b633813fc602",
+              **{"mlflow.sourceRun": run_id})  # fmt: skip
+    url = f"{server.url}/api/2.0/spyglass/runs/traces"
+    traces: list[dict[str, Any]] = []
+    for _ in range(50):  # the pipeline writes in batches
+        traces = httpx.get(url, params={"run_id": run_id}).json()["traces"]
+        if traces:
+            break
+        time.sleep(0.1)
+    assert traces == [
+        {"trace_id": mine, "name": "chat", "start_time_ms": 1_700_000_000_000,
+         "end_time_ms": 1_700_000_001_000, "span_count": 1, "status": "OK"}
+    ]  # fmt: skip
+    assert httpx.get(url, params={"run_id": "nope"}).status_code == 404
+    assert httpx.get(url, params={"run_id": run_id, "max_results": 0}).status_code == 400
+    assert httpx.get(url).status_code == 400
+
+
+def test_a_trace_only_project_is_an_experiment(
+    client: MlflowClient, server: ServerProcess, project: str
+) -> None:
+    post_span(server, project, "5b8efff798038103d269b633813fc60c")
     found: list[str] = []
     for _ in range(50):  # the pipeline writes in batches
         found = [e.name for e in client.search_experiments(filter_string=f"name = '{project}'")]
         if found:
             break
-        httpx.get(f"{server.url}/readyz")
+        time.sleep(0.1)
     assert found == [project]
     experiment = client.get_experiment_by_name(project)
     assert experiment is not None and experiment.creation_time == 1_700_000_000_000

@@ -3,6 +3,7 @@ client logs, lists and downloads run artifacts and logged models through a Spygl
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 from mlflow import MlflowClient
 
 from spyglass.tracking.artifact_store import open_artifact_store
+from spyglass.tracking.errors import MlflowError
 from tests.conftest import ServerProcess, free_port
 
 moto_server = pytest.importorskip("moto.server")
@@ -141,3 +143,15 @@ def test_artifact_uris_are_checked(tmp_path: Path) -> None:
     for bad in ("s3://", "gs://bucket/x", "ftp://host/x"):
         with pytest.raises(ValueError):
             open_artifact_store(bad, tmp_path)
+
+
+def test_local_paths_the_filesystem_refuses_are_400s(tmp_path: Path) -> None:
+    store = open_artifact_store("", tmp_path)
+    store.write("a/file", io.BytesIO(b"x"))
+    for call in (lambda: store.write("a/file/below", io.BytesIO(b"y")),
+                 lambda: store.read("x" * 300), lambda: store.list_dir("x" * 300),
+                 lambda: store.delete("y" * 300)):  # fmt: skip
+        with pytest.raises(MlflowError) as err:
+            call()
+        assert err.value.status == 400
+    assert store.read("a/file/below") is None and store.read("a/missing") is None

@@ -6,6 +6,7 @@ largest value (MLflow's rule), computed with ``argMax`` over the history.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from spyglass.store.tracking_experiments import view_stages
@@ -326,3 +327,45 @@ def metric_history_bulk_interval(
             p = points[i]
             out.append({**p, "value": metric_value(p["value"])})
     return out
+
+
+SOURCE_RUN_KEY = "mlflow.sourceRun"  # MLflow's trace metadata key for the run a trace ran in
+MAX_RUN_TRACES = 1000
+
+
+def run_traces(store: RunStore, run_id: str, max_results: int = 100) -> list[dict[str, Any]]:
+    """Traces recorded while the run was active, newest first.
+
+    A trace belongs to a run when one of its spans (or their resource) carries the string
+    attribute ``mlflow.sourceRun`` with the run's id; it is looked up in the project named like
+    the run's experiment.
+    """
+    if not 0 < max_results <= MAX_RUN_TRACES:
+        raise MlflowError.invalid(f"max_results must be between 1 and {MAX_RUN_TRACES}")
+    run = store.state(run_id)
+    project = store.experiments.get(run["experiment_id"])["name"]
+    # Attribute values are stored as JSON text; MLflow's exporters JSON-encode once more.
+    forms = [json.dumps(run_id), json.dumps(json.dumps(run_id))]
+    rows = store.query(
+        "SELECT trace_id, anyIf(name, parent_span_id = '') AS name, "
+        "toInt64(toUnixTimestamp64Milli(min(start_time))) AS start_time_ms, "
+        "toInt64(toUnixTimestamp64Milli(max(end_time))) AS end_time_ms, "
+        "uniqExact(span_id) AS span_count, uniqExactIf(span_id, status_code = 'ERROR') AS errors "
+        f"FROM {store.db}.spans WHERE project = {{project:String}} AND trace_id IN ("
+        f"SELECT DISTINCT trace_id FROM {store.db}.spans WHERE project = {{project:String}} "
+        "AND (attributes[{key:String}] IN {run:Array(String)} "
+        "OR resource_attributes[{key:String}] IN {run:Array(String)})) "
+        "GROUP BY trace_id ORDER BY start_time_ms DESC, trace_id LIMIT {limit:UInt64}",
+        {"project": project, "key": SOURCE_RUN_KEY, "run": forms, "limit": max_results},
+    )
+    return [
+        {
+            "trace_id": r["trace_id"],
+            "name": r["name"],
+            "start_time_ms": r["start_time_ms"],
+            "end_time_ms": r["end_time_ms"],
+            "span_count": r["span_count"],
+            "status": "ERROR" if r["errors"] else "OK",
+        }
+        for r in rows
+    ]

@@ -10,10 +10,12 @@ Stores block: routes call them through a thread pool.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol
 from urllib.parse import urlparse
@@ -52,6 +54,21 @@ class ArtifactStore(Protocol):
         ...
 
 
+@contextmanager
+def _os_errors(path: str) -> Iterator[None]:
+    """OS errors caused by the path itself (too long, a file where a folder must be) → 400."""
+    try:
+        yield
+    except MlflowError:
+        raise
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS):
+            raise MlflowError(
+                f"Artifact storage failed: {exc}", "TEMPORARILY_UNAVAILABLE"
+            ) from None
+        raise MlflowError.invalid(f"Invalid artifact path {path!r}: {exc.strerror}") from None
+
+
 class LocalArtifactStore:
     """Artifacts in a local directory (``<data_dir>/artifacts`` unless configured)."""
 
@@ -67,6 +84,10 @@ class LocalArtifactStore:
         return target
 
     def list_dir(self, path: str) -> list[FileInfo]:
+        with _os_errors(path):
+            return self._list_dir(path)
+
+    def _list_dir(self, path: str) -> list[FileInfo]:
         target = self._target(path)
         if not target.is_dir():
             return []
@@ -83,10 +104,9 @@ class LocalArtifactStore:
         return files
 
     def read(self, path: str) -> Iterator[bytes] | None:
-        target = self._target(path)
-        if not target.is_file():
-            return None
-        return self._chunks(target)
+        with _os_errors(path):
+            target = self._target(path)
+            return self._chunks(target) if target.is_file() else None
 
     @staticmethod
     def _chunks(target: Path) -> Iterator[bytes]:
@@ -95,6 +115,10 @@ class LocalArtifactStore:
                 yield chunk
 
     def write(self, path: str, data: IO[bytes]) -> None:
+        with _os_errors(path):
+            self._write(path, data)
+
+    def _write(self, path: str, data: IO[bytes]) -> None:
         target = self._target(path)
         if target.is_dir() or not check_path(path):
             raise MlflowError.invalid(f"Artifact path '{path}' is a directory")
@@ -109,6 +133,10 @@ class LocalArtifactStore:
                 os.unlink(tmp)
 
     def delete(self, path: str) -> None:
+        with _os_errors(path):
+            self._delete(path)
+
+    def _delete(self, path: str) -> None:
         target = self._target(path)
         if target == self.root:
             raise MlflowError.invalid("Refusing to delete the artifact root")

@@ -1,5 +1,8 @@
 """``/api/2.0/mlflow/experiments/*``, ``runs/*`` and ``metrics/*``: MLflow's tracking REST API.
 
+Plus one Spyglass extension, ``GET /api/2.0/spyglass/runs/traces?run_id=...``: the traces whose
+spans carry ``mlflow.sourceRun`` = the run's id, in the run's experiment (project).
+
 Request and response shapes follow MLflow's ``service.proto`` as its JSON mapping: POST bodies
 are JSON objects, GET fields come in the query string, empty responses are ``{}``.
 """
@@ -15,6 +18,7 @@ from spyglass.store import tracking_run_reads as reads
 from spyglass.tracking._http import Args, MlflowRoute, json_response, tracking_services
 
 router = APIRouter(prefix="/api/2.0/mlflow", tags=["tracking"], route_class=MlflowRoute)
+spyglass_router = APIRouter(prefix="/api/2.0/spyglass", tags=["tracking"], route_class=MlflowRoute)
 _EMPTY = b"{}"
 
 
@@ -271,3 +275,12 @@ async def get_metric_history_bulk_interval(request: Request) -> Response:
         args.integer("end_step"),
     )
     return json_response({"metrics": points})
+
+
+@spyglass_router.get("/runs/traces", summary="Traces recorded in a run")
+async def list_run_traces(request: Request) -> Response:
+    args, t = await Args.read(request), tracking_services(request)
+    traces = await run_in_threadpool(
+        reads.run_traces, t.runs, args.run_id(), args.count("max_results", 100)
+    )
+    return json_response({"traces": traces})

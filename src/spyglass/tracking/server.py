@@ -97,6 +97,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 router = APIRouter(lifespan=_lifespan)
 router.include_router(routes_runs.router)
+router.include_router(routes_runs.spyglass_router)
 router.include_router(routes_models.router)
 router.include_router(routes_registry.router)
 router.include_router(routes_registry.history_router)
