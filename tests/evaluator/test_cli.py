@@ -293,3 +293,25 @@ def test_the_progress_bar_draws_only_when_enabled() -> None:
     bar.close()
     assert "\rscoring [" in shown.getvalue()
     assert "4/4" in shown.getvalue() and shown.getvalue().endswith("\n")
+
+
+def test_a_config_file_names_the_server_and_keeps_uris_and_run_baselines_as_given(
+    tmp_path: Path,
+) -> None:
+    from spyglass.evaluator.config import load_config
+
+    path = tmp_path / "eval.toml"
+    path.write_text(
+        'data = "traces://127.0.0.1:6006/support?limit=5"\n'
+        '[gate]\nbaseline = "run:abc123"\n'
+        '[server]\nurl = "http://127.0.0.1:6006"\nexperiment = "qa"\nrun_name = "nightly"\n'
+        "trace = false\n"
+    )
+    config = load_config(path)
+    assert config.data == "traces://127.0.0.1:6006/support?limit=5"
+    assert config.baseline == "run:abc123"
+    assert (config.server, config.experiment, config.run_name, config.trace) == (
+        "http://127.0.0.1:6006", "qa", "nightly", False,
+    )  # fmt: skip
+    path.write_text('[gate]\nbaseline = "base.json"\n')
+    assert load_config(path).baseline == str(tmp_path / "base.json")

@@ -352,3 +352,30 @@ def test_the_cli_logs_to_the_server_and_gates_on_the_latest_or_a_named_run(
     dead = f"http://127.0.0.1:{free_port()}"
     code, out, err = invoke(*base[:-4], "--data", str(good), "--server", dead)
     assert code == 2 and "cannot reach the Spyglass server" in err
+
+
+def test_the_cli_traces_each_model_call_into_the_experiments_project(
+    server: ServerProcess, project: str, client: TrackingClient, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    module = f"evalmodel_{project.replace('-', '_')}"
+    (tmp_path / f"{module}.py").write_text("def answer(q):\n    return 'Paris'\n")
+    data = tmp_path / "qa.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in QA[:2]))
+    monkeypatch.chdir(tmp_path)
+    try:
+        code, out, err = invoke("eval", "run", "--data", str(data), "--targets", "answer",
+                                "--model-function", f"{module}:answer", "-m", "token_f1",
+                                "--server", server.url, "--experiment", project,
+                                "-o", str(tmp_path / "r.json"))  # fmt: skip
+    finally:
+        spyglass.shutdown()
+    assert code == 0, err
+    saved = EvaluationResult.load(tmp_path / "r.json")
+    assert saved.run_id
+    trace_ids = [r["trace_id"] for r in saved.rows]
+    for trace_id in trace_ids:
+        (root,) = _get(server, f"/api/traces/{trace_id}", project=project)["spans"]
+        assert root["output"] == "Paris"
+    table = json.loads(client.download_artifact(saved.run_id, "eval/eval_results_table.json"))
+    assert [row[table["columns"].index("trace_id")] for row in table["data"]] == trace_ids

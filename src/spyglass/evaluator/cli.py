@@ -200,6 +200,12 @@ def _run(config: EvalConfig, progress: bool | None) -> tuple[EvaluationResult, D
             "nothing to evaluate: give a model (--model/--model-function) or --predictions"
         )
     dataset = load_dataset(config.data)
+    trace = bool(config.server) and model is not None and config.trace is not False
+    if trace:
+        from spyglass.tracer import configure
+
+        assert config.server is not None
+        configure(tracking_uri=config.server, project=config.experiment or "default")
     result = evaluate(
         dataset,
         model=model,
@@ -219,6 +225,7 @@ def _run(config: EvalConfig, progress: bool | None) -> tuple[EvaluationResult, D
         workers=config.workers,
         progress=progress,
         log_to=False,  # logged after gating, with the outcome (see _gate_and_report)
+        trace=trace,
     )
     return result, dataset
 
@@ -280,6 +287,13 @@ def eval_app() -> typer.Typer:
         run_name: Annotated[
             str | None, typer.Option(help="Name of the run on the server (default: --name)")
         ] = None,
+        trace: Annotated[
+            bool | None,
+            typer.Option(
+                "--trace/--no-trace",
+                help="Trace each model call to --server, project --experiment (default: on)",
+            ),
+        ] = None,
         workers: Annotated[int | None, typer.Option(min=1, help="Processes for BLEU/ROUGE")] = None,
         progress: Annotated[
             bool | None,
@@ -315,6 +329,7 @@ def eval_app() -> typer.Typer:
                 server=server,
                 experiment=experiment,
                 run_name=run_name,
+                trace=trace,
             )
             result, dataset = _run(config, progress)
             _gate_and_report(result, config, log=True, dataset=dataset)

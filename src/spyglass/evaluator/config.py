@@ -28,6 +28,7 @@ A file holds the keys at its top level, under ``[eval]``, or (in ``pyproject.tom
     [server]                          # store the evaluation on a Spyglass server
     url = "http://127.0.0.1:6006"
     experiment = "qa"                 # baseline = "latest" or "run:<id>" reads from here
+    trace = true                      # default: trace model calls into project = experiment
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ _SECTIONS = {
     },
     "gate": {"min", "max", "baseline", "tolerance", "compare"},
     "reports": {"json", "markdown", "junit", "html"},
-    "server": {"url", "experiment", "run_name"},
+    "server": {"url", "experiment", "run_name", "trace"},
 }
 _TOP = {
     "name",
@@ -108,6 +109,7 @@ class EvalConfig:
     server: str | None = None
     experiment: str | None = None
     run_name: str | None = None
+    trace: bool | None = None
 
     def override(self, **flags: Any) -> EvalConfig:
         """A copy with every flag that is not ``None`` (or empty) replacing the file's value."""
@@ -196,7 +198,8 @@ def load_config(path: str | Path) -> EvalConfig:
             renamed = renames.get(key, key)
             flat[str(renamed)] = value
     for key in _PATHS & set(flat):
-        if isinstance(flat[key], str) and not is_server_baseline(flat[key]):
+        value = flat[key]
+        if isinstance(value, str) and not is_server_baseline(value) and "://" not in value:
             flat[key] = (
                 str((path.parent / flat[key]).resolve())
                 if not Path(flat[key]).is_absolute()
