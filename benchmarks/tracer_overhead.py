@@ -4,9 +4,10 @@ The real `openai` client talks to a fake OpenAI API through `httpx.MockTransport
 so the figures are the instrumentation's own cost. Spyglass runs with its real exporter
 (OTLP/HTTP to a loopback sink in this process, spool enabled), so background export is part of
 the measurement. Blocks of calls alternate between the configurations; per-call medians are
-printed. Nothing is asserted.
+printed, with the process CPU time per call (all threads, so the export worker's deferred
+work counts there even though it is off the call path). Nothing is asserted.
 
-    python benchmarks/tracer_overhead.py [--calls 2000] [--rounds 3] [--stream]
+    python benchmarks/tracer_overhead.py [--calls 200] [--rounds 30] [--stream] [--no-mlflow]
 """
 
 from __future__ import annotations
@@ -52,21 +53,24 @@ def start_sink() -> str:
     return f"http://127.0.0.1:{server.server_address[1]}"
 
 
-def block(call: Callable[[], Any], calls: int) -> list[float]:
-    for _ in range(50):  # warm up
+def block(call: Callable[[], Any], calls: int) -> tuple[list[float], float]:
+    """Per-call wall times (µs) and the process CPU time (µs, all threads) of the block."""
+    for _ in range(20):  # warm up
         call()
     out = []
+    cpu0 = time.process_time_ns()
     for _ in range(calls):
         t0 = time.perf_counter_ns()
         call()
         out.append((time.perf_counter_ns() - t0) / 1000)
-    return out
+    return out, (time.process_time_ns() - cpu0) / 1000
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=200, help="calls per block")
+    parser.add_argument("--rounds", type=int, default=30, help="blocks per configuration")
+    parser.add_argument("--no-mlflow", action="store_true", help="skip mlflow.openai.autolog")
     parser.add_argument("--stream", action="store_true", help="streamed calls with usage")
     args = parser.parse_args()
 
@@ -92,38 +96,56 @@ def main() -> None:
     spyglass.configure(tracking_uri=start_sink(), project="bench", spool_dir=spool)
 
     try:
+        if args.no_mlflow:
+            raise ImportError
         import mlflow
         import mlflow.openai
 
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         mlflow.set_tracking_uri(f"file://{tempfile.mkdtemp(prefix='mlflow-bench-')}")
+        mlflow.set_experiment("bench")  # the file store has no experiment 0 to export into
         has_mlflow = True
     except ImportError:
         has_mlflow = False
 
-    results: dict[str, list[float]] = {"unpatched": [], "spyglass": []}
-    if has_mlflow:
-        results["mlflow"] = []
-    for _ in range(args.rounds):
-        results["unpatched"] += block(call, args.calls)
+    names = ["unpatched", "spyglass"] + (["mlflow"] if has_mlflow else [])
+    results: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, float] = dict.fromkeys(names, 0.0)
+
+    def run(name: str) -> None:
+        samples, cpu_us = block(call, args.calls)
+        results[name] += samples
+        cpu[name] += cpu_us
+
+    for _ in range(args.rounds):  # short alternating blocks: load drift hits all alike
+        run("unpatched")
         spyglass.openai.autolog()
-        results["spyglass"] += block(call, args.calls)
+        run("spyglass")
         spyglass.openai.disable()
         if has_mlflow:
             mlflow.openai.autolog(log_traces=True)
-            results["mlflow"] += block(call, args.calls)
+            run("mlflow")
             mlflow.openai.autolog(disable=True)
     spyglass.flush()
 
     base = statistics.median(results["unpatched"])
+    base_cpu = cpu["unpatched"] / len(results["unpatched"])
     kind = "streamed" if args.stream else "plain"
     print(f"{kind} chat call, {args.rounds} x {args.calls} calls per configuration")
-    print(f"{'configuration':<12} {'median µs':>10} {'p90 µs':>10} {'added µs':>10}")
+    print("wall: per call on the caller's thread; cpu: process CPU per call, all threads")
+    print(
+        f"{'configuration':<12} {'median µs':>10} {'p90 µs':>10} {'mean µs':>10} "
+        f"{'added median':>13} {'cpu µs':>8} {'added cpu':>10}"
+    )
     for name, samples in results.items():
         median = statistics.median(samples)
         p90 = statistics.quantiles(samples, n=10)[-1]
-        added = median - base
-        print(f"{name:<12} {median:>10.1f} {p90:>10.1f} {added:>10.1f}")
+        mean = statistics.fmean(samples)
+        per_call_cpu = cpu[name] / len(samples)
+        print(
+            f"{name:<12} {median:>10.1f} {p90:>10.1f} {mean:>10.1f} {median - base:>13.1f} "
+            f"{per_call_cpu:>8.1f} {per_call_cpu - base_cpu:>10.1f}"
+        )
     if not has_mlflow:
         print("mlflow not installed: pip install mlflow-skinny to compare")
     spyglass.shutdown()

@@ -16,7 +16,7 @@ from opentelemetry.trace import Span
 
 from spyglass.tracer._config import TracerConfig
 
-__all__ = ["MAX_CONTENT_CHARS", "set_content", "to_json"]
+__all__ = ["MAX_CONTENT_CHARS", "content_text", "set_attributes", "set_content", "to_json"]
 
 MAX_CONTENT_CHARS = 1_000_000
 
@@ -48,29 +48,36 @@ def to_json(value: Any) -> str:
         return json.dumps(str(value), ensure_ascii=False)
 
 
-def set_content(
-    span: Span, config: TracerConfig, key: str, value: Any, as_json: bool = True
-) -> None:
-    """Record content attribute ``key`` on ``span`` if the policy allows it.
+def content_text(config: TracerConfig, key: str, value: Any, as_json: bool = True) -> str | None:
+    """The text content attribute ``key`` records for ``value``, or None to record nothing.
 
     Args:
-        span: the span to write to.
         config: the active configuration (capture switch and redaction hook).
-        key: attribute key.
-        value: plain Python value; strings are stored as they are when ``as_json`` is false
+        key: attribute key (passed to the redaction hook).
+        value: plain Python value; strings are kept as they are when ``as_json`` is false
             or the value is already a string.
         as_json: encode non-string values as JSON text.
     """
     if not config.capture_content or value is None:
-        return
+        return None
     if config.redact is not None:
         value = config.redact(key, value)
         if value is None:
-            return
+            return None
     text = value if isinstance(value, str) else (to_json(value) if as_json else str(value))
     if len(text) > MAX_CONTENT_CHARS:
         text = text[:MAX_CONTENT_CHARS] + f"…[truncated {len(text) - MAX_CONTENT_CHARS} chars]"
-    span.set_attribute(key, text)
+    return text
+
+
+def set_content(
+    span: Span, config: TracerConfig, key: str, value: Any, as_json: bool = True
+) -> None:
+    """Record content attribute ``key`` on ``span`` if the policy allows it (see
+    `content_text`)."""
+    text = content_text(config, key, value, as_json)
+    if text is not None:
+        span.set_attribute(key, text)
 
 
 def set_attributes(span: Span, attributes: Mapping[str, Any]) -> None:

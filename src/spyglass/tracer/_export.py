@@ -1,7 +1,8 @@
 """Loss-free span export: an unbounded-by-count (bounded-by-memory) queue, one worker thread,
 OTLP/HTTP protobuf, and a disk spool for whatever cannot be delivered now.
 
-`on_end` only appends to a deque, so the app never waits on the network. The worker sends
+`on_end` only appends to a deque, so the app never waits on the network (nor on deferred
+attributes, see `_deferred`: the worker applies them just before encoding). The worker sends
 batches; a batch the endpoint cannot take now (connection error, timeout, 408/429/5xx) goes to
 the `Spool`, and while the endpoint is failing new batches go straight to the spool (no network
 wait) until a backoff timer lets a retry through. When a send succeeds the spool is drained,
@@ -27,6 +28,7 @@ from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
+from spyglass.tracer._deferred import resolve_span
 from spyglass.tracer._guard import log_internal_error
 from spyglass.tracer._spool import Spool
 
@@ -94,6 +96,7 @@ class ExportStats:
     spooled_batches: int = 0
     unspooled_files: int = 0
     dropped_spans: int = 0
+    resolve_errors: int = 0  # spans exported without (some) deferred attributes
 
 
 class SpoolingSpanProcessor(SpanProcessor):
@@ -200,7 +203,17 @@ class SpoolingSpanProcessor(SpanProcessor):
         queue = self._queue
         while queue:
             batch = [queue.popleft() for _ in range(min(self._max_batch, len(queue)))]
-            self._deliver(batch)
+            self._deliver(self._resolve(batch))
+
+    def _resolve(self, spans: list[ReadableSpan]) -> list[ReadableSpan]:
+        """Apply deferred attributes (`_deferred`) here, in the worker, before encoding."""
+        for i, span in enumerate(spans):
+            try:
+                spans[i] = resolve_span(span)
+            except Exception:
+                self.stats.resolve_errors += 1
+                log.warning("spyglass: deferred span attributes failed", exc_info=True)
+        return spans
 
     def _deliver(self, spans: Sequence[ReadableSpan]) -> None:
         body = encode_spans(spans).SerializePartialToString()

@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from spyglass import __version__
 from spyglass.tracer import _semconv as sc
 from spyglass.tracer._config import TracerConfig, resolve_config
+from spyglass.tracer._deferred import ResolvingSpanProcessor, take_deferred
 from spyglass.tracer._export import OtlpSender, SpoolingSpanProcessor
 from spyglass.tracer._spool import Spool
 
@@ -48,7 +49,11 @@ context_values: contextvars.ContextVar[TraceContext | None] = contextvars.Contex
 
 
 class _ContextStamper(SpanProcessor):
-    """Adds the active `TraceContext` to each span at start (cheap when none is active)."""
+    """Adds the active `TraceContext` to each span at start (cheap when none is active).
+
+    Always the provider's first processor, so at end it also hands each span its deferred
+    attributes (`take_deferred`) before any exporting processor sees it.
+    """
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         del parent_context
@@ -65,7 +70,8 @@ class _ContextStamper(SpanProcessor):
             span.set_attribute(key, value)
 
     def on_end(self, span: ReadableSpan) -> None:
-        """Nothing to do at end."""
+        """Move the span's deferred attributes, if any, onto it (O(1))."""
+        take_deferred(span)
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,8 @@ def configure(
 
     Args:
         span_processors: replace the default export (OTLP/HTTP with spool) with these, e.g.
-            ``[SimpleSpanProcessor(InMemorySpanExporter())]`` in tests.
+            ``[SimpleSpanProcessor(InMemorySpanExporter())]`` in tests. Each sees finished
+            spans complete: deferred attributes are applied before its ``on_end``.
         **options: `resolve_config` keyword arguments (tracking_uri, project, ...).
 
     Returns:
@@ -107,7 +114,7 @@ def configure(
             spool_dir = config.project_spool_dir
             spool = Spool(spool_dir, config.spool_max_bytes) if spool_dir else None
             sender = OtlpSender(config.endpoint, config.headers, config.timeout_s, config.gzip)
-            span_processors = [
+            processors: list[SpanProcessor] = [
                 SpoolingSpanProcessor(
                     sender,
                     spool,
@@ -116,7 +123,9 @@ def configure(
                     schedule_delay_s=config.schedule_delay_s,
                 )
             ]
-        for processor in span_processors:
+        else:
+            processors = [ResolvingSpanProcessor(p) for p in span_processors]
+        for processor in processors:
             provider.add_span_processor(processor)
     tracer = provider.get_tracer(TRACER_NAME, __version__)
     with _lock:

@@ -1,19 +1,21 @@
-"""What an OpenAI call records: request attributes before it, response attributes after it.
+"""What an OpenAI call records: request attributes, request content, response attributes.
 
 One small function per operation (chat, text completion, embeddings, responses), all taking
-plain kwargs / SDK objects, so the shared wrapper in `openai.py` stays provider-agnostic.
+plain kwargs / SDK objects and filling a dict, so the shared wrapper in `openai.py` stays
+provider-agnostic. `OpenAIRecord` holds what a call needs and computes its attributes after
+the span ended, off the caller's thread (see `spyglass.tracer._deferred`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry.trace import Span
 
 from spyglass.tracer import _semconv as sc
 from spyglass.tracer._config import TracerConfig
-from spyglass.tracer._content import set_content, to_json
+from spyglass.tracer._content import content_text, to_json
 from spyglass.tracer.integrations._openai_messages import (
     chat_input_messages,
     chat_output_messages,
@@ -22,7 +24,15 @@ from spyglass.tracer.integrations._openai_messages import (
     responses_output_message,
 )
 
-__all__ = ["OPERATIONS", "record_request", "record_response", "record_usage", "request_attributes"]
+__all__ = [
+    "OPERATIONS",
+    "OpenAIRecord",
+    "record_usage",
+    "request_attributes",
+    "request_content",
+    "response_attributes",
+    "snapshot_kwargs",
+]
 
 # request kwarg -> attribute, copied when it is a plain value
 _PLAIN_REQUEST = (
@@ -94,34 +104,39 @@ def request_attributes(api: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return attrs
 
 
-def record_request(span: Span, config: TracerConfig, api: str, kwargs: Mapping[str, Any]) -> None:
-    """Content of the request (messages, prompt, inputs, tool definitions)."""
+def _content(config: TracerConfig, out: dict[str, Any], key: str, value: Any) -> None:
+    text = content_text(config, key, value)
+    if text is not None:
+        out[key] = text
+
+
+def request_content(
+    config: TracerConfig, api: str, kwargs: Mapping[str, Any], out: dict[str, Any]
+) -> None:
+    """Content of the request (messages, prompt, inputs, tool definitions) into ``out``."""
     if not config.capture_content:
         return
     if api == "chat":
-        set_content(span, config, sc.INPUT_MESSAGES, chat_input_messages(kwargs.get("messages")))
+        _content(config, out, sc.INPUT_MESSAGES, chat_input_messages(kwargs.get("messages")))
     elif api == "responses":
         instructions = kwargs.get("instructions")
         if isinstance(instructions, str):
-            set_content(
-                span,
-                config,
-                sc.SYSTEM_INSTRUCTIONS,
-                [{"type": "text", "content": instructions}],
+            _content(
+                config, out, sc.SYSTEM_INSTRUCTIONS, [{"type": "text", "content": instructions}]
             )
-        set_content(span, config, sc.INPUT_MESSAGES, responses_input_messages(kwargs.get("input")))
+        _content(config, out, sc.INPUT_MESSAGES, responses_input_messages(kwargs.get("input")))
     elif api == "completions":
         prompt = kwargs.get("prompt")
         prompts = (
             [prompt] if isinstance(prompt, str) else [p for p in prompt or () if isinstance(p, str)]
         )
         messages = [{"role": "user", "parts": [{"type": "text", "content": p}]} for p in prompts]
-        set_content(span, config, sc.INPUT_MESSAGES, messages)
+        _content(config, out, sc.INPUT_MESSAGES, messages)
     elif api == "embeddings":
-        set_content(span, config, sc.INPUT_VALUE, kwargs.get("input"))
+        _content(config, out, sc.INPUT_VALUE, kwargs.get("input"))
     tools = kwargs.get("tools")
     if tools:
-        set_content(span, config, sc.TOOL_DEFINITIONS, to_json(tools))
+        _content(config, out, sc.TOOL_DEFINITIONS, to_json(tools))
 
 
 def usage_attributes(usage: Any, out: dict[str, Any]) -> None:
@@ -164,9 +179,13 @@ _META = (
 )
 
 
-def record_response(span: Span, config: TracerConfig, api: str, response: Any) -> None:
-    """Everything known from a complete (non-streamed or reassembled) response."""
-    out: dict[str, Any] = {}
+def response_attributes(
+    config: TracerConfig, api: str, response: Any, out: dict[str, Any], dimensions_known: bool
+) -> None:
+    """Everything known from a complete (non-streamed or reassembled) response, into ``out``.
+
+    ``dimensions_known``: the request fixed the embedding size (not taken from the vectors).
+    """
     for key, attr in _META:
         value = get(response, key)
         if isinstance(value, str):
@@ -174,22 +193,79 @@ def record_response(span: Span, config: TracerConfig, api: str, response: Any) -
     usage_attributes(get(response, "usage"), out)
     if api == "embeddings":
         data = get(response, "data") or ()
-        if data and sc.EMBEDDING_DIMENSIONS not in getattr(span, "attributes", {}):
+        if data and not dimensions_known:
             vector = get(data[0], "embedding")
             if isinstance(vector, list):
                 out[sc.EMBEDDING_DIMENSIONS] = len(vector)
-        span.set_attributes(out)
         return
     if api == "responses":
         message, finish = responses_output_message(response)
         out[sc.RESPONSE_FINISH_REASONS] = [finish]
-        span.set_attributes(out)
-        set_content(span, config, sc.OUTPUT_MESSAGES, [message])
+        _content(config, out, sc.OUTPUT_MESSAGES, [message])
         return
     choices = get(response, "choices") or ()
     reasons = [str(get(c, "finish_reason") or "") for c in choices]
     if reasons:
         out[sc.RESPONSE_FINISH_REASONS] = reasons
-    span.set_attributes(out)
     if config.capture_content:
-        set_content(span, config, sc.OUTPUT_MESSAGES, chat_output_messages(choices))
+        _content(config, out, sc.OUTPUT_MESSAGES, chat_output_messages(choices))
+
+
+# request kwargs holding lists the caller may change after the call (a chat loop appends to
+# its ``messages``): copied, with their dict items, before the call returns
+_MUTABLE_KWARGS = ("messages", "input", "tools", "prompt")
+
+
+def snapshot_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with the lists the caller may mutate copied two levels deep (cheap)."""
+    for key in _MUTABLE_KWARGS:
+        value = kwargs.get(key)
+        if type(value) is list:
+            kwargs[key] = [dict(v) if type(v) is dict else v for v in value]
+    return kwargs
+
+
+class StreamResult(Protocol):
+    """A finished stream as the response it stands for (see `_openai_stream`)."""
+
+    def result(self) -> tuple[str, Any]:
+        """The API kind to record it as and the (reassembled) response."""
+        ...
+
+
+class OpenAIRecord:
+    """The deferred attributes of one OpenAI call: request, content and response.
+
+    Holds references only (the request kwargs, as `snapshot_kwargs` copied them, the
+    response object or the stream's accumulator); `resolve` does the encoding.
+    """
+
+    __slots__ = ("api", "config", "kwargs", "response", "stream", "url")
+
+    def __init__(self, api: str, config: TracerConfig, kwargs: dict[str, Any], url: Any) -> None:
+        self.api = api
+        self.config = config
+        self.kwargs = kwargs
+        self.url = url  # the client's base_url (an immutable URL object)
+        self.response: Any = None
+        self.stream: StreamResult | None = None
+
+    def resolve(self, live: Mapping[str, Any]) -> dict[str, Any]:
+        """Request attributes, then ``live`` ones (context, errors, first token), then
+        content and response attributes: the order they were set in when recorded eagerly."""
+        base = request_attributes(self.api, self.kwargs)
+        host = getattr(self.url, "host", None)
+        if isinstance(host, str) and host:
+            base[sc.SERVER_ADDRESS] = host
+            port = getattr(self.url, "port", None)
+            if isinstance(port, int):
+                base[sc.SERVER_PORT] = port
+        over: dict[str, Any] = {}
+        request_content(self.config, self.api, self.kwargs, over)
+        api, response = self.api, self.response
+        if self.stream is not None:
+            api, response = self.stream.result()
+        if response is not None:
+            known = sc.EMBEDDING_DIMENSIONS in base or sc.EMBEDDING_DIMENSIONS in live
+            response_attributes(self.config, api, response, over, known)
+        return {**base, **live, **over}

@@ -12,10 +12,9 @@ from typing import Any
 from opentelemetry.trace import Span, Status, StatusCode
 
 from spyglass.tracer import _semconv as sc
-from spyglass.tracer._config import TracerConfig
 from spyglass.tracer._guard import log_internal_error
 from spyglass.tracer.integrations._openai_messages import get
-from spyglass.tracer.integrations._openai_record import record_response
+from spyglass.tracer.integrations._openai_record import OpenAIRecord
 
 __all__ = ["AsyncStreamProxy", "StreamAccumulator", "StreamProxy"]
 
@@ -31,12 +30,16 @@ class _Choice:
 
 
 class StreamAccumulator:
-    """Collects chunks (chat/completions) or events (Responses API) of one stream."""
+    """Collects chunks (chat/completions) or events (Responses API) of one stream.
 
-    def __init__(self, span: Span, config: TracerConfig, api: str, started_ns: int) -> None:
+    When the stream ends it becomes the ``stream`` of the call's `OpenAIRecord`, which turns
+    it into the response attributes after the span ended (`result`).
+    """
+
+    def __init__(self, span: Span, record: OpenAIRecord, started_ns: int) -> None:
         self.span = span
-        self.config = config
-        self.api = api
+        self.record = record
+        self.api = record.api
         self.started_ns = started_ns
         self.first_token_ns = 0
         self.meta: dict[str, Any] = {}
@@ -47,6 +50,8 @@ class StreamAccumulator:
 
     def add(self, chunk: Any) -> None:
         """Fold one chunk or event in; never raises."""
+        if self.done:
+            return
         try:
             if self.api == "responses":
                 self._add_event(chunk)
@@ -140,19 +145,21 @@ class StreamAccumulator:
                 )
         return {**self.meta, "choices": choices, "usage": self.usage}
 
+    def result(self) -> tuple[str, Any]:
+        """The API kind to record the stream as and the response it amounts to."""
+        if self.api != "responses":
+            return self.api, self.assembled()
+        if self.final is not None:
+            return self.api, self.final
+        return "chat", {**self.meta, "choices": []}
+
     def finish(self, error: BaseException | None = None) -> None:
         """Record the outcome and end the span (once)."""
         if self.done:
             return
         self.done = True
         try:
-            if self.api == "responses":
-                if self.final is not None:
-                    record_response(self.span, self.config, self.api, self.final)
-                else:
-                    record_response(self.span, self.config, "chat", {**self.meta, "choices": []})
-            else:
-                record_response(self.span, self.config, self.api, self.assembled())
+            self.record.stream = self
             if error is not None and not isinstance(error, GeneratorExit):
                 self.span.record_exception(error)
                 self.span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))

@@ -20,14 +20,15 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from spyglass.tracer import _semconv as sc
-from spyglass.tracer._config import TracerConfig
+from spyglass.tracer._deferred import defer
 from spyglass.tracer._guard import log_internal_error
 from spyglass.tracer._setup import current
 from spyglass.tracer.integrations._openai_record import (
-    record_request,
-    record_response,
-    request_attributes,
+    OPERATIONS,
+    OpenAIRecord,
+    snapshot_kwargs,
 )
+from spyglass.tracer.integrations._openai_response import watch_response
 from spyglass.tracer.integrations._openai_stream import (
     AsyncStreamProxy,
     StreamAccumulator,
@@ -59,78 +60,86 @@ _originals: dict[tuple[type, str], Any] = {}
 
 
 class _Call:
-    """One traced call between its start and its outcome."""
+    """One traced call between its start and its outcome.
 
-    __slots__ = ("api", "config", "span", "started_ns", "stream", "token")
+    Only the span, its name and references are handled here, on the caller's thread; the
+    attributes are computed by `OpenAIRecord` after the span ended (`defer`).
+    """
+
+    __slots__ = ("record", "span", "started_ns", "stream", "token")
 
     def __init__(self, instance: Any, api: str, kwargs: dict[str, Any]) -> None:
-        self.api = api
         config, tracer = current()
-        self.config: TracerConfig = config
-        attrs = request_attributes(api, kwargs)
         client = getattr(instance, "_client", None)
-        url = getattr(client, "base_url", None)
-        host = getattr(url, "host", None)
-        if isinstance(host, str) and host:
-            attrs[sc.SERVER_ADDRESS] = host
-            port = getattr(url, "port", None)
-            if isinstance(port, int):
-                attrs[sc.SERVER_PORT] = port
-        model = attrs.get(sc.REQUEST_MODEL, "")
+        self.record = OpenAIRecord(
+            api, config, snapshot_kwargs(kwargs), getattr(client, "base_url", None)
+        )
+        model = kwargs.get("model")
         claim_llm_call()
         self.started_ns = time.time_ns()
         self.span: Span = tracer.start_span(
-            f"{attrs[sc.OPERATION]} {model}".strip(),
+            f"{OPERATIONS[api]} {model}" if isinstance(model, str) and model else OPERATIONS[api],
             kind=SpanKind.CLIENT,
-            attributes=attrs,
             start_time=self.started_ns,
         )
+        if self.span.is_recording():
+            defer(self.span, self.record)
         self.stream = kwargs.get("stream") is True
-        record_request(self.span, config, api, kwargs)
         self.token = otel_context.attach(trace.set_span_in_context(self.span))
 
     def succeed(self, result: Any) -> Any:
         """Record ``result`` and return it (or its stream proxy); never raises."""
         otel_context.detach(self.token)
+        raw = None
         try:
-            raw = None
-            if type(result).__name__ == "LegacyAPIResponse":  # with_raw_response
+            kind = type(result).__name__
+            if kind == "LegacyAPIResponse":  # with_raw_response
                 raw, result = result, result.parse()
-            elif type(result).__name__ in ("APIResponse", "AsyncAPIResponse"):
-                self.span.end()  # with_streaming_response: the body is the caller's to read
-                return result
+            elif kind in ("APIResponse", "AsyncAPIResponse"):  # with_streaming_response
+                return watch_response(result, self)
             if self.stream:
-                acc = StreamAccumulator(self.span, self.config, self.api, self.started_ns)
-                proxy: Any
-                if hasattr(result, "__aiter__"):
-                    proxy = AsyncStreamProxy(result, acc)
-                else:
-                    proxy = StreamProxy(result, acc)
+                proxy = self.stream_proxy(result)
                 if raw is not None:
                     raw._parsed_by_type[raw._cast_to] = proxy
                     return raw
                 return proxy
-            record_response(self.span, self.config, self.api, result)
+            self.record.response = result
             self.span.end()
             return raw if raw is not None else result
         except Exception:
-            self.span.end()
+            self.end()
             log_internal_error()
             return raw if raw is not None else result
+
+    def stream_proxy(self, stream: Any) -> Any:
+        """A proxy of ``stream`` that records it and ends the span when it ends."""
+        acc = StreamAccumulator(self.span, self.record, self.started_ns)
+        if hasattr(stream, "__aiter__"):
+            return AsyncStreamProxy(stream, acc)
+        return StreamProxy(stream, acc)
+
+    def end(self) -> None:
+        """End the span if it is still open."""
+        if self.span.is_recording():
+            self.span.end()
 
     def fail(self, exc: BaseException) -> None:
         """Record a failed call."""
         try:
             otel_context.detach(self.token)
-            self.span.record_exception(exc)
-            self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-            self.span.set_attribute(sc.ERROR_TYPE, type(exc).__qualname__)
-            status = getattr(exc, "status_code", None)
-            if isinstance(status, int):
-                self.span.set_attribute("http.response.status_code", status)
-            self.span.end()
+            self.fail_span(exc)
         except Exception:
             log_internal_error()
+
+    def fail_span(self, exc: BaseException) -> None:
+        """Record ``exc`` on the span and end it."""
+        self.span.record_exception(exc)
+        self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        self.span.set_attribute(sc.ERROR_TYPE, type(exc).__qualname__)
+        status = getattr(exc, "status_code", None)
+        if isinstance(status, int):
+            self.span.set_attribute("http.response.status_code", status)
+        self.span.end()
 
 
 def _begin(instance: Any, api: str, kwargs: dict[str, Any]) -> _Call | None:
