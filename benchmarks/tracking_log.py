@@ -6,9 +6,12 @@ Starts a Spyglass server (embedded store) and, if the ``mlflow`` package can run
 - ``log_metric``: median and p95 of single calls (the real ``MlflowClient`` and Spyglass's
   own ``TrackingClient``), each call acknowledged by the server;
 - ``log_batch``: 10,000 metrics in one client call (both clients split it into requests of
-  1,000, MLflow's limit).
+  1,000, MLflow's limit);
+- MLflow 3 logged models: ``mlflow.pyfunc.log_model`` (create, upload, finalize), then
+  ``register_model`` and ``pyfunc.load_model("models:/name/version")``, median of ``--models``;
+- ``metrics/get-history-bulk-interval`` (the chart endpoint) over 10 runs of 2,000 steps.
 
-    python benchmarks/tracking_log.py --calls 500 --batch 10000 --repeats 5
+    python benchmarks/tracking_log.py --calls 500 --batch 10000 --repeats 5 --models 5
 """
 
 from __future__ import annotations
@@ -68,6 +71,55 @@ def start_mlflow(workdir: Path) -> tuple[subprocess.Popen[bytes], str] | None:
     return None
 
 
+def bench_models(url: str, repeats: int) -> dict[str, float]:
+    """Median seconds of log_model, register_model and load_model through the mlflow client."""
+    import mlflow
+    import mlflow.pyfunc
+
+    class Doubler(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+        def predict(self, context: object, model_input: list[float]) -> list[float]:  # noqa: ARG002
+            return [2 * x for x in model_input]
+
+    mlflow.set_tracking_uri(url)
+    mlflow.set_registry_uri(url)
+    experiment_id = mlflow.create_experiment(f"bench-models-{time.time_ns()}")
+    name = f"bench-{time.time_ns()}"
+    timings: dict[str, list[float]] = {"log_model": [], "register_model": [], "load_model": []}
+    for _ in range(repeats):
+        with mlflow.start_run(experiment_id=experiment_id):
+            start = time.perf_counter()
+            info = mlflow.pyfunc.log_model(name="m", python_model=Doubler())
+            timings["log_model"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        version = mlflow.register_model(info.model_uri, name)
+        timings["register_model"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        mlflow.pyfunc.load_model(f"models:/{name}/{version.version}")
+        timings["load_model"].append(time.perf_counter() - start)
+    return {f"{k} s (median of {repeats})": statistics.median(v) for k, v in timings.items()}
+
+
+def bench_bulk_interval(url: str, repeats: int = 20) -> dict[str, float]:
+    """Median ms of one get-history-bulk-interval call over 10 runs x 2,000 steps."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+
+    ml = MlflowClient(tracking_uri=url)
+    exp = ml.create_experiment(f"bench-bulk-{time.time_ns()}")
+    runs = [ml.create_run(exp).info.run_id for _ in range(10)]
+    for run in runs:
+        ml.log_batch(run, metrics=[Metric("loss", 1 / (i + 1), 0, i) for i in range(2000)])
+    params = {"run_ids": runs, "metric_key": "loss", "max_results": 320}
+    endpoint = f"{url}/api/2.0/mlflow/metrics/get-history-bulk-interval"
+    times = []
+    with httpx.Client() as http:
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            http.get(endpoint, params=params).raise_for_status()
+            times.append(time.perf_counter() - start)
+    return {"get-history-bulk-interval 10x2000 ms (median)": statistics.median(times[1:]) * 1000}
+
+
 def bench(url: str, calls: int, batch: int, repeats: int) -> dict[str, float]:
     from mlflow import MlflowClient
     from mlflow.entities import Metric
@@ -119,11 +171,20 @@ def bench(url: str, calls: int, batch: int, repeats: int) -> dict[str, float]:
     return out
 
 
+def measure(url: str, args: argparse.Namespace) -> dict[str, float]:
+    out = bench(url, args.calls, args.batch, args.repeats)
+    out.update(bench_bulk_interval(url))
+    if args.models:
+        out.update(bench_models(url, args.models))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--models", type=int, default=5, help="logged-model round trips")
     parser.add_argument("--no-mlflow", action="store_true", help="skip the MLflow server")
     args = parser.parse_args()
     results: dict[str, dict[str, float]] = {}
@@ -132,7 +193,7 @@ def main() -> None:
         spyglass.data_dir.mkdir()
         spyglass.start()
         try:
-            results["spyglass"] = bench(spyglass.url, args.calls, args.batch, args.repeats)
+            results["spyglass"] = measure(spyglass.url, args)
         finally:
             spyglass.stop()
         if not args.no_mlflow:
@@ -144,7 +205,7 @@ def main() -> None:
             else:
                 proc, url = started
                 try:
-                    results["mlflow (sqlite)"] = bench(url, args.calls, args.batch, args.repeats)
+                    results["mlflow (sqlite)"] = measure(url, args)
                 finally:
                     proc.terminate()
                     proc.wait(30)

@@ -105,6 +105,29 @@ def _pairs(what: str, items: Sequence[Any], value_limit: int) -> list[tuple[str,
     return pairs
 
 
+def _render(
+    row: dict[str, Any],
+    tags: list[dict[str, str]],
+    params: list[dict[str, str]],
+    metrics: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """MLflow's ``LoggedModel`` JSON from a row and its tags, params and latest metrics."""
+    info: dict[str, Any] = {
+        "model_id": row["model_id"],
+        "experiment_id": row["experiment_id"],
+        "name": row["name"],
+        "creation_timestamp_ms": row["creation_time"],
+        "last_updated_timestamp_ms": row["last_updated_time"],
+        "artifact_uri": row["artifact_location"],
+        "status": PROTO_BY_STATUS.get(row["status"], row["status"]),
+        "tags": tags,
+    }
+    for key in ("model_type", "source_run_id", "status_message"):
+        if row[key]:
+            info[key] = row[key]
+    return {"info": info, "data": {"params": params, "metrics": metrics}}
+
+
 class LoggedModelStore:
     """Create, finalize, tag, search and delete logged models."""
 
@@ -177,27 +200,15 @@ class LoggedModelStore:
                 point["dataset_name"] = m["dataset_name"]
                 point["dataset_digest"] = m["dataset_digest"]
             metrics.setdefault(m["model_id"], []).append(point)
-        out = []
-        for r in rows:
-            info: dict[str, Any] = {
-                "model_id": r["model_id"],
-                "experiment_id": r["experiment_id"],
-                "name": r["name"],
-                "creation_timestamp_ms": r["creation_time"],
-                "last_updated_timestamp_ms": r["last_updated_time"],
-                "artifact_uri": r["artifact_location"],
-                "status": PROTO_BY_STATUS.get(r["status"], r["status"]),
-                "tags": tags.get(r["model_id"], []),
-            }
-            for key in ("model_type", "source_run_id", "status_message"):
-                if r[key]:
-                    info[key] = r[key]
-            data = {
-                "params": params.get(r["model_id"], []),
-                "metrics": metrics.get(r["model_id"], []),
-            }
-            out.append({"info": info, "data": data})
-        return out
+        return [
+            _render(
+                r,
+                tags.get(r["model_id"], []),
+                params.get(r["model_id"], []),
+                metrics.get(r["model_id"], []),
+            )
+            for r in rows
+        ]
 
     def search(
         self,
@@ -359,15 +370,20 @@ class LoggedModelStore:
             "creation_time": now,
             "last_updated_time": now,
         }
-        ver = new_version()
+        ver, params_map, tags_map = new_version(), dict(param_pairs), dict(tag_pairs)
         self.writer.append(
             {
                 "logged_models": [tuple(row[c] for c in _COLS) + (ver,)],
-                "logged_model_params": [(model_id, k, v) for k, v in dict(param_pairs).items()],
-                "logged_model_tags": [(model_id, k, v, 0, ver) for k, v in tag_pairs],
+                "logged_model_params": [(model_id, k, v) for k, v in params_map.items()],
+                "logged_model_tags": [(model_id, k, v, 0, ver) for k, v in tags_map.items()],
             }
         )
-        return self._json([row])[0]
+        return _render(  # a new model: its JSON needs no read
+            row,
+            [{"key": k, "value": v} for k, v in sorted(tags_map.items())],
+            [{"key": k, "value": v} for k, v in sorted(params_map.items())],
+            [],
+        )
 
     def finalize(self, model_id: str, status: Any) -> dict[str, Any]:
         """Set the model's status (READY or FAILED, usually); its new JSON."""
