@@ -83,6 +83,13 @@ def _app() -> typer.Typer:
                 help="Allow a non-loopback --host without authentication",
             ),
         ] = False,
+        artifacts_uri: Annotated[
+            str,
+            typer.Option(
+                envvar="SPYGLASS_ARTIFACTS_URI",
+                help="Artifact storage: a path or s3://bucket/prefix; default <data-dir>/artifacts",
+            ),
+        ] = "",
         redact_file: Annotated[
             Path | None,
             typer.Option(
@@ -125,6 +132,7 @@ def _app() -> typer.Typer:
                 session_secret=session_secret,
                 allow_public_without_auth=insecure_no_auth,
                 redact_file=redact_file,
+                artifacts_uri=artifacts_uri,
                 redact_defaults=redact_defaults,
             )
             app = create_app(settings, load_demo=demo)

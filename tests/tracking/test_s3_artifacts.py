@@ -64,8 +64,9 @@ def s3_server(
     env = {**os.environ, **AWS_ENV, "AWS_ENDPOINT_URL_S3": s3_endpoint, "PYTHONUNBUFFERED": "1"}
     with open(proc.data_dir / "server.log", "ab") as log:
         proc.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.tracking.s3_server", str(proc.port),
-             str(proc.data_dir), f"s3://{BUCKET}/team/mlflow"],
+            [sys.executable, "-m", "spyglass.cli", "server", "--port", str(proc.port),
+             "--data-dir", str(proc.data_dir), "--log-level", "warning",
+             "--artifacts-uri", f"s3://{BUCKET}/team/mlflow"],
             stdout=log, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
     deadline = time.monotonic() + 60

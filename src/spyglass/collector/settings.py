@@ -31,6 +31,8 @@ class ServerSettings:
             authentication on for every route (API keys, users and roles then apply).
         session_secret: signs browser sessions; replicas behind one address must share it.
         allow_public_without_auth: listen on a non-loopback address with auth off.
+        artifacts_uri: where run and model artifacts go instead of ``<data_dir>/artifacts``
+            (a path, or ``s3://bucket/prefix`` with the ``s3`` extra).
         redact_file, redact_defaults: redaction rules applied before storage
             (`spyglass.collector.redaction`).
     """
@@ -51,6 +53,7 @@ class ServerSettings:
     session_secret: str | None = None
     allow_public_without_auth: bool = False
     redact_file: Path | None = None
+    artifacts_uri: str = ""
     redact_defaults: bool = False
 
     def __post_init__(self) -> None:

@@ -85,8 +85,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.store.client,
         services.store.db,
         Path(settings.data_dir).expanduser().resolve(),
-        # ServerSettings.artifacts_uri (``--artifacts-uri``), where the settings carry it
-        getattr(settings, "artifacts_uri", "") or "",
+        settings.artifacts_uri,  # --artifacts-uri
     )
     app.state.tracking = tracking
     try:
