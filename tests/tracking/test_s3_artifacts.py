@@ -4,6 +4,7 @@ client logs, lists and downloads run artifacts and logged models through a Spygl
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -156,3 +157,25 @@ def test_local_paths_the_filesystem_refuses_are_400s(tmp_path: Path) -> None:
             call()
         assert err.value.status == 400
     assert store.read("a/file/below") is None and store.read("a/missing") is None
+
+
+def test_the_ui_lists_and_reads_artifacts_from_the_bucket(
+    s3_mlflow: MlflowClient, s3_endpoint: str, project: str, tmp_path: Path
+) -> None:
+    experiment_id = s3_mlflow.create_experiment(project)
+    run = s3_mlflow.create_run(experiment_id, tags={"spyglass.evaluation": "true"})
+    run_id = run.info.run_id
+    table = {"columns": ["input", "rougeL"], "data": [["q-from-s3", 0.25], ["q2", 0.75]]}
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "eval_results_table.json").write_text(json.dumps(table))
+    (tmp_path / "eval" / "dataset.jsonl").write_text('{"input": "row-from-s3"}\n')
+    s3_mlflow.log_artifacts(run_id, str(tmp_path / "eval"), artifact_path="eval")
+    assert keys(s3_endpoint, f"team/mlflow/{experiment_id}/{run_id}/artifacts/eval/")
+
+    ui = s3_mlflow.tracking_uri
+    page = httpx.get(f"{ui}/runs/{run_id}", params={"path": "eval"})
+    assert page.status_code == 200 and "eval_results_table.json" in page.text
+    evaluation = httpx.get(f"{ui}/evaluations/{run_id}")
+    assert evaluation.status_code == 200 and "q-from-s3" in evaluation.text
+    dataset = httpx.get(f"{ui}/evaluations/{run_id}/dataset")
+    assert dataset.status_code == 200 and "row-from-s3" in dataset.text

@@ -7,7 +7,6 @@ artifacts (`eval_tables`). Tables are filtered, sorted and paged here, on the se
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,7 +26,8 @@ from spyglass.ui.tracking_queries import (
     EVALUATION_TAG,
     TrackingDep,
     artifact_base,
-    artifact_file,
+    artifact_path,
+    artifact_size,
     download_url,
     experiment_keys,
 )
@@ -136,15 +136,15 @@ def _evaluation(tracking: Any, run_id: str) -> dict[str, Any]:
     return {"run": run, "r": row, "experiment": experiment, "base": base}
 
 
-def _artifact(tracking: Any, base: str | None, path: str) -> Path | None:
-    return artifact_file(tracking.artifact_root, base, path) if base else None
+def _artifact(base: str | None, path: str) -> str | None:
+    return artifact_path(base, path) if base else None
 
 
 def _table(tracking: Any, base: str | None) -> et.EvalTable:
-    path = _artifact(tracking, base, TABLE_PATH)
+    path = _artifact(base, TABLE_PATH)
     if path is None:
         raise et.TableError("this evaluation's artifacts are not stored by this server")
-    return et.load_table(path)
+    return et.load_table(tracking.artifacts, path)
 
 
 def _trace_id(table: et.EvalTable, row: list[Any]) -> str | None:
@@ -289,7 +289,7 @@ async def evaluation_page(run_id: str, request: Request, tracking: TrackingDep) 
             tracking.runs, [ev["r"]["experiment_id"]], IS_EVALUATION, "ACTIVE_ONLY", 50,
             ["attributes.start_time DESC"], None,
         )  # fmt: skip
-        dataset = _artifact(tracking, ev["base"], DATASET_PATH)
+        dataset = _artifact(ev["base"], DATASET_PATH)
         return {
             **ev,
             "table": table,
@@ -297,7 +297,8 @@ async def evaluation_page(run_id: str, request: Request, tracking: TrackingDep) 
             "filter_error": filter_error,
             "matched": matched,
             "others": [run_row(o) for o in others if o["info"]["run_id"] != run_id],
-            "has_dataset": dataset is not None and dataset.is_file(),
+            "has_dataset": dataset is not None
+            and artifact_size(tracking.artifacts, dataset) is not None,
         }
 
     try:
@@ -344,10 +345,11 @@ async def evaluation_dataset(run_id: str, request: Request, tracking: TrackingDe
 
     def read() -> dict[str, Any]:
         ev = _evaluation(tracking, run_id)
-        path = _artifact(tracking, ev["base"], DATASET_PATH)
-        if path is None or not path.is_file():
+        path = _artifact(ev["base"], DATASET_PATH)
+        chunks = tracking.artifacts.read(path) if path is not None else None
+        if chunks is None:
             return {**ev, "lines": [], "more": False, "missing": True}
-        lines, more = et.read_jsonl_page(path, page * size, size)
+        lines, more = et.read_jsonl_page(chunks, page * size, size)
         return {**ev, "lines": lines, "more": more, "missing": False}
 
     try:

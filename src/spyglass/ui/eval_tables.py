@@ -13,12 +13,14 @@ import math
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
+
+from spyglass.tracking.artifact_store import ArtifactStore
+from spyglass.ui.tracking_queries import artifact_size
 
 __all__ = [
     "MAX_TABLE_BYTES",
@@ -107,27 +109,27 @@ def trace_link_id(value: Any) -> str | None:
     return match[1].lower() if match else None
 
 
-_cache: OrderedDict[tuple[str, int, int], EvalTable] = OrderedDict()
+_cache: OrderedDict[tuple[str, int], EvalTable] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def load_table(path: Path) -> EvalTable:
-    """The table at ``path``, parsed once per file version (path, mtime, size)."""
-    try:
-        stat = path.stat()
-    except OSError:
-        raise TableError("this evaluation has no results table artifact") from None
-    if stat.st_size > MAX_TABLE_BYTES:
-        raise TableError(f"the results table is too large to show ({stat.st_size:,} bytes)")
-    key = (str(path), stat.st_mtime_ns, stat.st_size)
+def load_table(store: ArtifactStore, path: str) -> EvalTable:
+    """The table at ``path`` in ``store``, parsed once per file version (path and size)."""
+    size = artifact_size(store, path)
+    if size is None:
+        raise TableError("this evaluation has no results table artifact")
+    if size > MAX_TABLE_BYTES:
+        raise TableError(f"the results table is too large to show ({size:,} bytes)")
+    key = (f"{id(store)}:{path}", size)
     with _cache_lock:
         cached = _cache.get(key)
         if cached is not None:
             _cache.move_to_end(key)
             return cached
+    chunks = store.read(path)
     try:
-        data = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
+        data = orjson.loads(b"".join(chunks or ()))
+    except orjson.JSONDecodeError as exc:
         raise TableError(f"the results table is not valid JSON: {exc}") from None
     columns, rows = (data.get("columns"), data.get("data")) if isinstance(data, dict) else (0, 0)
     if not isinstance(columns, list) or not isinstance(rows, list):
@@ -228,22 +230,31 @@ def delta(a: Any, b: Any) -> float | None:
     return None
 
 
-def read_jsonl_page(path: Path, offset: int, limit: int) -> tuple[list[Any], bool]:
+def _lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        yield from complete
+    if pending:
+        yield pending
+
+
+def read_jsonl_page(chunks: Iterable[bytes], offset: int, limit: int) -> tuple[list[Any], bool]:
     """Lines ``offset .. offset+limit`` of a JSON-lines file, parsed (raw text if not JSON)."""
     out: list[Any] = []
     more = False
-    with path.open("rb") as f:
-        n = 0
-        for line in f:
-            if not line.strip():
-                continue
-            if n >= offset + limit:
-                more = True
-                break
-            if n >= offset:
-                try:
-                    out.append(orjson.loads(line))
-                except orjson.JSONDecodeError:
-                    out.append(line.decode(errors="replace").rstrip("\n"))
-            n += 1
+    n = 0
+    for line in _lines(chunks):
+        if not line.strip():
+            continue
+        if n >= offset + limit:
+            more = True
+            break
+        if n >= offset:
+            try:
+                out.append(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                out.append(line.decode(errors="replace").rstrip("\r"))
+        n += 1
     return out, more

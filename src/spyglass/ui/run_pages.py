@@ -146,7 +146,7 @@ async def run_page(run_id: str, request: Request, tracking: TrackingDep) -> Resp
         experiment = tracking.experiments.get(run["info"]["experiment_id"])
         series = metric_series(tracking.runs, [run_id]).get(run_id, {})
         base = artifact_base(run["info"]["artifact_uri"])
-        listing = list_artifacts(tracking.artifact_root, base, path) if base else None
+        listing = list_artifacts(tracking.artifacts, base, path) if base else None
         versions, _ = tracking.versions.search(f"run_id = {mlflow_quote(run_id)}", 50, [], None)
         return {
             "run": run,

@@ -8,9 +8,8 @@ connection, the same ``FINAL`` rules), with user text only ever in server-side b
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -18,6 +17,7 @@ from fastapi import Depends, Request
 
 from spyglass.store.tracking_runs import RunStore
 from spyglass.tracking._http import TrackingServices
+from spyglass.tracking.artifact_store import ArtifactStore
 
 __all__ = [
     "EVALUATION_TAG",
@@ -26,7 +26,8 @@ __all__ = [
     "ArtifactListing",
     "TrackingDep",
     "artifact_base",
-    "artifact_file",
+    "artifact_path",
+    "artifact_size",
     "download_url",
     "experiment_counts",
     "experiment_keys",
@@ -164,15 +165,19 @@ def _clean(path: str) -> PurePosixPath | None:
     return pure
 
 
-def artifact_file(root: Path, base: str, path: str) -> Path | None:
-    """The file or folder ``path`` of a run, if it stays inside the artifact root."""
+def artifact_path(base: str, path: str) -> str | None:
+    """The store path of a run's file or folder ``path``, if it stays inside the run's folder."""
     pure = _clean(f"{base}/{path}")
-    if pure is None:
-        return None
-    target = root.joinpath(*pure.parts)
-    if not target.resolve().is_relative_to(root.resolve()):
-        return None
-    return target
+    return "/".join(pure.parts) if pure is not None else None
+
+
+def artifact_size(store: ArtifactStore, path: str) -> int | None:
+    """The size of the file at ``path``, None when there is no such file."""
+    folder, _, name = path.rpartition("/")
+    for entry in store.list_dir(folder):
+        if entry["path"] == name and not entry["is_dir"]:
+            return int(entry.get("file_size") or 0)
+    return None
 
 
 def download_url(base: str, path: str) -> str:
@@ -190,34 +195,28 @@ class ArtifactListing:
     exists: bool
 
 
-def list_artifacts(root: Path, base: str, path: str) -> ArtifactListing:
+def list_artifacts(store: ArtifactStore, base: str, path: str) -> ArtifactListing:
     """Entries directly under ``path`` (folders first, then files by name), capped."""
     pure = _clean(path)
     clean = "/".join(pure.parts) if pure is not None else ""
-    target = artifact_file(root, base, clean) if pure is not None else None
-    if target is None or not target.is_dir():
-        return ArtifactListing(clean, [], False, False)
+    folder = artifact_path(base, clean) if pure is not None else None
+    listed = store.list_dir(folder) if folder is not None else []
+    if not listed:  # a missing folder and an empty one look alike in object stores
+        return ArtifactListing(clean, [], False, not clean)
     entries: list[dict[str, Any]] = []
-    truncated = False
-    with os.scandir(target) as it:
-        for entry in it:
-            if entry.name.startswith(".upload-"):
-                continue
-            if len(entries) >= MAX_ARTIFACT_ENTRIES * 4:
-                truncated = True
-                break
-            is_dir = entry.is_dir()
-            rel = f"{clean}/{entry.name}" if clean else entry.name
-            entries.append(
-                {
-                    "name": entry.name,
-                    "path": rel,
-                    "is_dir": is_dir,
-                    "size": None if is_dir else entry.stat().st_size,
-                    "url": None if is_dir else download_url(base, rel),
-                }
-            )
+    for info in listed:
+        name = str(info["path"])
+        rel = f"{clean}/{name}" if clean else name
+        is_dir = bool(info["is_dir"])
+        entries.append(
+            {
+                "name": name,
+                "path": rel,
+                "is_dir": is_dir,
+                "size": None if is_dir else info.get("file_size"),
+                "url": None if is_dir else download_url(base, rel),
+            }
+        )
     entries.sort(key=lambda e: (not e["is_dir"], e["name"]))
-    if len(entries) > MAX_ARTIFACT_ENTRIES:
-        entries, truncated = entries[:MAX_ARTIFACT_ENTRIES], True
-    return ArtifactListing(clean, entries, truncated, True)
+    truncated = len(entries) > MAX_ARTIFACT_ENTRIES
+    return ArtifactListing(clean, entries[:MAX_ARTIFACT_ENTRIES], truncated, True)
