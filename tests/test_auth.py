@@ -164,13 +164,13 @@ def test_a_project_key_never_crosses_into_another_project(secured: ServerProcess
             assert r.status_code < 500, (concrete, query, r.text)
             assert "beta-secret" not in r.text, (concrete, query)
             assert r.status_code >= 300 or beta_id not in r.text, (concrete, query)
-            if query.startswith("?project=alpha&") or query == "?project=beta":
+            if concrete.startswith("/api/2.0/"):  # the MLflow API: checked per experiment
+                assert r.status_code >= 400 or '"beta"' not in r.text, (concrete, query)
+            elif query.startswith("?project=alpha&") or query == "?project=beta":
                 assert r.status_code == 403, (concrete, query, r.status_code)
     assert tried >= 20
-    # MLflow routes and searches do not take a project parameter: refused for scoped keys.
-    r = httpx.post(f"{url}/api/2.0/mlflow/experiments/search", json={},
-                   headers=bearer(alpha_reader))  # fmt: skip
-    assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED"
+    # The UI's tracking pages take no project parameter: closed to scoped keys.
+    assert httpx.get(f"{url}/experiments", headers=bearer(alpha_reader)).status_code == 403
     # The browser pages: the project picker and every view show alpha only.
     for page in ("/", "/traces", "/sessions", "/dashboard", f"/traces/{beta_id}",
                  "/sessions/beta-session", "/experiments", "/models"):  # fmt: skip
@@ -263,3 +263,55 @@ def test_otel_sdk_and_mlflow_client_authenticate_with_a_key(
     run = client.create_run(experiment_id)
     client.log_metric(run.info.run_id, "loss", 0.5)
     assert client.get_metric_history(run.info.run_id, "loss")[0].value == 0.5
+
+
+def test_a_project_key_uses_only_its_experiment_through_the_mlflow_api(
+    secured: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = f"{secured.url}/api/2.0/mlflow"
+    gamma = bearer(make_key(secured, "write", "gamma"))
+    # Another project's experiment and run, made by the admin.
+    delta_id = httpx.post(f"{api}/experiments/create", json={"name": "delta"}, auth=ADMIN)
+    delta_id = delta_id.json()["experiment_id"]
+    delta_run = httpx.post(f"{api}/runs/create", json={"experiment_id": delta_id}, auth=ADMIN)
+    delta_run_id = delta_run.json()["run"]["info"]["run_id"]
+
+    created = httpx.post(f"{api}/experiments/create", json={"name": "gamma"}, headers=gamma)
+    assert created.status_code == 200, created.text
+    gamma_id = created.json()["experiment_id"]
+    run = httpx.post(f"{api}/runs/create", json={"experiment_id": gamma_id}, headers=gamma)
+    assert run.status_code == 200
+    run_id = run.json()["run"]["info"]["run_id"]
+    metric = {"run_id": run_id, "key": "m", "value": 1.0, "timestamp": 1, "step": 0}
+    assert httpx.post(f"{api}/runs/log-metric", json=metric, headers=gamma).status_code == 200
+    found = httpx.post(f"{api}/experiments/search", json={"max_results": 100}, headers=gamma)
+    assert [e["name"] for e in found.json()["experiments"]] == ["gamma"]
+
+    denied = [
+        httpx.post(f"{api}/experiments/create", json={"name": "other"}, headers=gamma),
+        httpx.get(f"{api}/experiments/get-by-name", params={"experiment_name": "delta"},
+                  headers=gamma),
+        httpx.get(f"{api}/experiments/get", params={"experiment_id": delta_id}, headers=gamma),
+        httpx.post(f"{api}/runs/create", json={"experiment_id": delta_id}, headers=gamma),
+        httpx.get(f"{api}/runs/get", params={"run_id": delta_run_id}, headers=gamma),
+        httpx.post(f"{api}/runs/log-metric", json={**metric, "run_id": delta_run_id},
+                   headers=gamma),
+        httpx.post(f"{api}/runs/search", json={"experiment_ids": [gamma_id, delta_id]},
+                   headers=gamma),
+        httpx.get(f"{api}/metrics/get-history",
+                  params={"run_id": delta_run_id, "metric_key": "m"}, headers=gamma),
+        httpx.get(f"{secured.url}/api/2.0/mlflow-artifacts/artifacts",
+                  params={"path": f"{delta_id}/{delta_run_id}"}, headers=gamma),
+        httpx.get(f"{api}/registered-models/search", headers=gamma),
+    ]  # fmt: skip
+    assert [r.status_code for r in denied] == [403] * len(denied), [r.text for r in denied]
+    assert all(r.json()["error_code"] == "PERMISSION_DENIED" for r in denied)
+
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", gamma["authorization"].split()[1])
+    client = mlflow.MlflowClient(tracking_uri=secured.url)
+    assert [e.name for e in client.search_experiments()] == ["gamma"]
+    own = client.create_run(gamma_id)
+    client.log_metric(own.info.run_id, "loss", 0.25)
+    assert client.get_metric_history(own.info.run_id, "loss")[0].value == 0.25

@@ -4,7 +4,9 @@ A pure ASGI middleware, so it covers everything the app serves (OTLP, REST, MLfl
 artifacts, UI, metrics) without each route opting in. Callers scoped to one project may use
 only the routes whose data is chosen by a ``project`` query parameter or by the OTLP receiver;
 there the parameter is forced to their project. Every other route refuses them (deny by default),
-so no route can hand a scoped key another project's data by forgetting a check.
+so no route can hand a scoped key another project's data by forgetting a check. The MLflow API
+is the one exception: there the project is the experiment of the same name, and each request's
+experiment or run is checked against it (`spyglass.tracking.scope`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import parse_qs, parse_qsl, quote, urlencode
 
 import orjson
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +26,12 @@ from spyglass.auth.model import Principal, Role, required_role
 from spyglass.auth.passwords import KEY_PREFIX
 from spyglass.auth.sessions import CSRF_COOKIE, SESSION_COOKIE, SessionSigner
 from spyglass.store.auth_store import AuthStore
+from spyglass.tracking.scope import (
+    SEARCH_EXPERIMENTS,
+    ProjectScope,
+    filter_search_response,
+    is_tracking_path,
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -38,6 +46,7 @@ SCOPED_PATHS = frozenset({"/", "/api/auth/whoami", "/api/projects", "/api/stats"
 SCOPED_PREFIXES = ("/v1/traces", "/api/traces", "/api/sessions", "/traces", "/sessions")
 MLFLOW_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/", "/api/3.0/mlflow")
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MAX_SCOPED_BODY_BYTES = 16 << 20  # MLflow API bodies a confined caller may send (JSON only)
 
 
 @dataclass
@@ -138,6 +147,10 @@ class AuthMiddleware:
             if not csrf or headers.get("x-csrf-token") != csrf:
                 await _deny(send, path, 403, "missing or wrong CSRF token")
                 return
+        if principal.project is not None and is_tracking_path(path):
+            scope.setdefault("state", {})["principal"] = principal
+            await self._scoped_tracking(scope, receive, send, principal.project)
+            return
         if principal.project is not None:
             if not (path in SCOPED_PATHS or path.startswith(SCOPED_PREFIXES)):
                 await _deny(send, path, 403, f"a key for project {principal.project!r} "
@@ -151,6 +164,72 @@ class AuthMiddleware:
             scope = {**scope, "query_string": query}
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+    async def _scoped_tracking(
+        self, scope: Scope, receive: Receive, send: Send, project: str
+    ) -> None:
+        """The MLflow API for a caller confined to ``project`` (`spyglass.tracking.scope`)."""
+        path, method = scope["path"], scope["method"]
+        tracking = getattr(scope["app"].state, "tracking", None)
+        if tracking is None:
+            await _deny(send, path, 503, "the tracking store is not open yet")
+            return
+        body = b""
+        if method in ("POST", "PATCH", "DELETE"):
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                message = await receive()
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > MAX_SCOPED_BODY_BYTES:
+                    await _deny(send, path, 413, "request body too large")
+                    return
+                chunks.append(chunk)
+                if not message.get("more_body"):
+                    break
+            body = b"".join(chunks)
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        checker = ProjectScope(tracking, project)
+        refusal = await run_in_threadpool(checker.refusal, method, path, query, body)
+        if refusal:
+            await _deny(send, path, 403, refusal)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        if not path.endswith(SEARCH_EXPERIMENTS):
+            await self.app(
+                scope, replay if method in ("POST", "PATCH", "DELETE") else receive, send
+            )
+            return
+        start: Message = {}
+        parts: list[bytes] = []
+
+        async def cut(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            parts.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            out = b"".join(parts)
+            if start.get("status") == 200:
+                out = filter_search_response(out, project)
+            headers = [(k, v) for k, v in start.get("headers", []) if k != b"content-length"]
+            await send(
+                {**start, "headers": [*headers, (b"content-length", str(len(out)).encode())]}
+            )
+            await send({"type": "http.response.body", "body": out})
+
+        await self.app(scope, replay, cut)
 
     async def _unauthenticated(
         self, scope: Scope, send: Send, method: str, path: str, headers: dict[str, str]
