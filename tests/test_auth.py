@@ -315,3 +315,31 @@ def test_a_project_key_uses_only_its_experiment_through_the_mlflow_api(
     own = client.create_run(gamma_id)
     client.log_metric(own.info.run_id, "loss", 0.25)
     assert client.get_metric_history(own.info.run_id, "loss")[0].value == 0.25
+
+
+def test_spyglass_tracer_and_client_send_an_api_key(
+    secured: ServerProcess, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spyglass
+    from spyglass.client import TrackingClient
+    from spyglass.client._http import TrackingError
+
+    key = make_key(secured, "write", None)
+    monkeypatch.delenv("MLFLOW_TRACKING_TOKEN", raising=False)
+    monkeypatch.delenv("SPYGLASS_API_KEY", raising=False)
+    with pytest.raises(TrackingError):
+        TrackingClient(secured.url).get_or_create_experiment("client-auth")
+    client = TrackingClient(secured.url, api_key=key)
+    assert client.get_or_create_experiment("client-auth")
+    monkeypatch.setenv("SPYGLASS_API_KEY", key)
+    assert TrackingClient(secured.url).get_or_create_experiment("client-auth")
+
+    spyglass.configure(tracking_uri=secured.url, project="tracer-auth", spool_dir=tmp_path)
+    try:
+        with spyglass.start_span("with-api-key"):
+            pass
+        assert spyglass.flush(10)
+    finally:
+        spyglass.shutdown()
+    traces = httpx.get(f"{secured.url}/api/traces?project=tracer-auth", auth=ADMIN).json()
+    assert [t["name"] for t in traces["traces"]] == ["with-api-key"]

@@ -6,6 +6,7 @@ It depends on httpx and the standard library only, so it is safe inside a user's
 from __future__ import annotations
 
 import getpass
+import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -32,18 +33,25 @@ class TrackingClient(RegistryMixin):
         url: the Spyglass server, e.g. ``http://127.0.0.1:6006``.
         timeout: seconds per request.
         user: recorded as the author of runs and registry changes (default: the OS user).
+        api_key: for a server with authentication (else ``SPYGLASS_API_KEY``, else
+            ``MLFLOW_TRACKING_TOKEN``), sent as a bearer token.
 
     Example:
         >>> client = TrackingClient("http://127.0.0.1:6006")  # doctest: +SKIP
         >>> run = client.create_run(client.get_or_create_experiment("demo"))  # doctest: +SKIP
     """
 
-    def __init__(self, url: str, timeout: float = 30.0, user: str | None = None) -> None:
+    def __init__(
+        self, url: str, timeout: float = 30.0, user: str | None = None, api_key: str | None = None
+    ) -> None:
         self.url = url.rstrip("/")
         self.user = user or getpass.getuser()
-        self.http = httpx.Client(
-            base_url=self.url, timeout=timeout, headers={"x-spyglass-user": self.user}
-        )
+        headers = {"x-spyglass-user": self.user}
+        api_key = api_key or os.environ.get("SPYGLASS_API_KEY")
+        api_key = api_key or os.environ.get("MLFLOW_TRACKING_TOKEN")
+        if api_key:
+            headers["authorization"] = f"Bearer {api_key}"
+        self.http = httpx.Client(base_url=self.url, timeout=timeout, headers=headers)
 
     def close(self) -> None:
         self.http.close()

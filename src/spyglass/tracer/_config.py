@@ -124,6 +124,7 @@ def resolve_config(
     endpoint: str | None = None,
     project: str | None = None,
     headers: Mapping[str, str] | None = None,
+    api_key: str | None = None,
     capture_content: bool | None = None,
     sample_rate: float | None = None,
     redact: RedactFn | None = None,
@@ -138,6 +139,7 @@ def resolve_config(
         tracking_uri: Spyglass server base URL; ``endpoint`` is the full OTLP traces URL.
         project: the project (sent as ``x-spyglass-project`` and the resource attribute).
         headers: extra HTTP headers for the export requests.
+        api_key: a Spyglass API key (else ``SPYGLASS_API_KEY``), sent as a bearer token.
         capture_content: record prompts, completions, inputs and outputs (default on).
         sample_rate: keep this fraction of traces; None defers to ``OTEL_TRACES_SAMPLER``.
         redact: hook applied to content attributes, see `RedactFn`.
@@ -154,6 +156,9 @@ def resolve_config(
         env.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS") or env.get("OTEL_EXPORTER_OTLP_HEADERS", "")
     )
     merged_headers.update({k.lower(): v for k, v in (headers or {}).items()})
+    api_key = api_key or env.get("SPYGLASS_API_KEY")
+    if api_key and "authorization" not in merged_headers:
+        merged_headers["authorization"] = f"Bearer {api_key}"
     project = project or env.get("SPYGLASS_PROJECT") or merged_headers.get("x-spyglass-project")
     project = project or DEFAULT_PROJECT
     merged_headers["x-spyglass-project"] = project
