@@ -379,3 +379,32 @@ def test_the_cli_traces_each_model_call_into_the_experiments_project(
         assert root["output"] == "Paris"
     table = json.loads(client.download_artifact(saved.run_id, "eval/eval_results_table.json"))
     assert [row[table["columns"].index("trace_id")] for row in table["data"]] == trace_ids
+
+
+def test_a_registered_model_is_loaded_from_the_server_and_evaluated(
+    server: ServerProcess, project: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+
+    class Answers(mlflow.pyfunc.PythonModel):  # type: ignore[misc]  # mlflow is untyped here
+        def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]  # noqa: ARG002
+            return ["4" if "2 + 2" in str(q) else "no idea" for q in model_input]
+
+    mlflow.set_tracking_uri(server.url)
+    mlflow.set_experiment(project)
+    name = f"answers-{project}"
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(name="answers", python_model=Answers())
+    mlflow.register_model(info.model_uri, name)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    result = evaluate(QA, model=f"models:/{name}/1", targets="answer",
+                      metrics=["exact_match"], log_to=server.url, experiment=project)  # fmt: skip
+    table = result.tables["eval_results_table"]
+    assert list(table["prediction"]) == ["no idea", "no idea", "4"]
+    assert result.metrics["exact_match"] == pytest.approx(1 / 3)
+    assert result.model["kind"] == "registered"
+    run = httpx.get(f"{server.url}/api/2.0/mlflow/runs/get", params={"run_id": result.run_id})
+    tags = {t["key"]: t["value"] for t in run.json()["run"]["data"]["tags"]}
+    assert tags["spyglass.model"] == f"registered:models:/{name}/1"
+    with pytest.raises(ConfigError, match="cannot load"):
+        evaluate(QA, model="models:/no-such-model/1", targets="answer", log_to=server.url)

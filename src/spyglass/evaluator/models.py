@@ -8,7 +8,9 @@ LangChain message (``.content`` and ``.usage_metadata``) or a dict with a ``text
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -124,6 +126,55 @@ class RunnableModel:
         pass
 
 
+class RegisteredModel:
+    """A model from a registry (``models:/name/version``, ``models:/name@alias``), loaded with
+    ``mlflow.pyfunc`` from ``registry_uri`` (a Spyglass or MLflow server)."""
+
+    def __init__(self, uri: str, registry_uri: str | None) -> None:
+        try:
+            import mlflow.artifacts
+            import mlflow.pyfunc
+        except ImportError:
+            raise ConfigError(f"evaluating {uri} needs the mlflow package") from None
+        registry_uri = registry_uri or _env_uri()
+        if not registry_uri:
+            raise ConfigError(
+                f"evaluating {uri} needs the registry's address: pass log_to=URL or set "
+                "MLFLOW_TRACKING_URI"
+            )
+        self.uri, self.registry_uri = uri, registry_uri
+        try:
+            local = mlflow.artifacts.download_artifacts(artifact_uri=uri, tracking_uri=registry_uri)
+            self.model = mlflow.pyfunc.load_model(local)
+        except Exception as exc:  # mlflow raises many kinds; all mean "cannot load"
+            raise ConfigError(f"cannot load {uri} from {registry_uri}: {exc}") from None
+        self._lock = threading.Lock()  # pyfunc models are not promised to be thread-safe
+
+    def predict(self, model_input: ModelInput) -> ModelOutput:
+        batch: Any = [model_input]
+        if isinstance(model_input, dict):
+            import pandas as pd
+
+            batch = pd.DataFrame([model_input])
+        with self._lock:
+            out = self.model.predict(batch)
+        first = out.iloc[0] if hasattr(out, "iloc") else out[0]
+        return coerce_output(first.item() if hasattr(first, "item") else first)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "registered", "name": self.uri, "registry": self.registry_uri}
+
+    def close(self) -> None:
+        pass
+
+
+def _env_uri() -> str | None:
+    for name in ("MLFLOW_REGISTRY_URI", "MLFLOW_TRACKING_URI", "SPYGLASS_TRACKING_URI"):
+        if value := os.environ.get(name):
+            return value
+    return None
+
+
 def render_prompt(model_input: ModelInput, template: str | None) -> str:
     """The user message for a chat model: ``template`` filled from the input, or the input."""
     values = model_input if isinstance(model_input, dict) else {"input": model_input}
@@ -212,18 +263,16 @@ def as_model(
     system_prompt: str | None = None,
     prompt_template: str | None = None,
     model_params: dict[str, Any] | None = None,
+    registry_uri: str | None = None,
 ) -> ModelAdapter:
     """Wrap what the user passed as ``model=``.
 
     Raises:
-        ConfigError: a registered-model URI (not supported yet) or an unusable object.
+        ConfigError: a registered model that cannot be loaded, or an unusable object.
     """
     if isinstance(model, str):
         if model.startswith("models:/"):
-            raise ConfigError(
-                f"registered models ({model}) cannot be evaluated yet; pass a "
-                "callable, a chat model name or a runnable"
-            )
+            return RegisteredModel(model, registry_uri)
         endpoint = ChatEndpoint(base_url=base_url, api_key=api_key)
         return ChatModel(
             model,

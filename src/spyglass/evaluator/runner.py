@@ -263,6 +263,8 @@ def evaluate(
             system_prompt=system_prompt,
             prompt_template=prompt_template,
             model_params=model_params,
+            # a registered model comes from the server the evaluation is logged to
+            registry_uri=log_to if isinstance(log_to, str) else getattr(log_to, "url", None),
         )
         model_info = adapter.describe()
         tracer = (
