@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -44,8 +45,37 @@ def test_server_with_demo_flag_starts_with_data(tmp_path: Path) -> None:
     try:
         page = httpx.get(f"{proc.url}/api/traces", params={"limit": 500}).json()
         assert len(page["traces"]) == 60
+        assert demo_runs(proc.url) == 5  # 3 training runs and 2 evaluations
+        api = f"{proc.url}/api/2.0/mlflow"
+        alias = httpx.get(f"{api}/registered-models/alias",
+                          params={"name": "demo-support-bot", "alias": "champion"})  # fmt: skip
+        assert alias.json()["model_version"]["version"] == "2"
+        assert "support-faq" in httpx.get(f"{proc.url}/evaluations").text
+        proc.stop()
+        proc.start()  # seeded once per store
+        time.sleep(2)
+        assert demo_runs(proc.url) == 5
     finally:
         proc.stop()
+
+
+def demo_runs(url: str) -> int:
+    """Runs in the demo experiment, once the background seeding has finished (or 30 s)."""
+    api = f"{url}/api/2.0/mlflow"
+    deadline = time.monotonic() + 30
+    count = 0
+    while time.monotonic() < deadline:
+        found = httpx.get(f"{api}/experiments/get-by-name",
+                          params={"experiment_name": "demo-experiments"})  # fmt: skip
+        if found.status_code == 200:
+            exp_id = found.json()["experiment"]["experiment_id"]
+            runs = httpx.post(f"{api}/runs/search", json={"experiment_ids": [exp_id]}).json()
+            count = len(runs.get("runs", []))
+            ended = all(r["info"]["status"] == "FINISHED" for r in runs.get("runs", []))
+            if count == 5 and ended:
+                return count
+        time.sleep(0.5)
+    return count
 
 
 def test_bad_server_options_exit_with_a_message(tmp_path: Path) -> None:

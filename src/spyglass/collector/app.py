@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,6 +20,7 @@ from spyglass.auth.middleware import AuthMiddleware, Gate, Scope
 from spyglass.auth.model import Role
 from spyglass.auth.sessions import SessionSigner
 from spyglass.collector.demo import demo_request
+from spyglass.collector.demo_tracking import seed_tracking
 from spyglass.collector.metrics import ServerMetrics
 from spyglass.collector.pipeline import Pipeline
 from spyglass.collector.pricing import PriceTable
@@ -85,6 +87,18 @@ def open_gate(services: Services, settings: ServerSettings) -> Gate:
     return Gate(accounts, SessionSigner(settings.session_secret))
 
 
+def _self_url(settings: ServerSettings) -> str:
+    host = settings.host if settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    return f"http://{f'[{host}]' if ':' in host else host}:{settings.port}"
+
+
+def _seed_demo_tracking(url: str) -> None:
+    try:
+        seed_tracking(url)
+    except Exception:  # the demo is a convenience: never take the server down for it
+        log.warning("could not load the demo experiments", exc_info=True)
+
+
 def _no_self_tracing() -> dict[str, Any]:
     # FastAPI >= 0.16x traces its own requests whenever a global tracer provider is set; the
     # collector must never record its own ingest traffic.
@@ -115,6 +129,10 @@ def create_app(settings: ServerSettings | None = None, *, load_demo: bool = Fals
             batch = build_batch(request, services.prices, None)
             await asyncio.wrap_future(services.pipeline.submit(batch))
             log.info("loaded %d demo spans", batch.count)
+            if not settings.auth_enabled:  # seeded through our own API, which is then open
+                threading.Thread(
+                    target=_seed_demo_tracking, args=(_self_url(settings),), daemon=True
+                ).start()
         # Traces a tracer spooled while no server ran (same default home, ~/.spyglass).
         spool_task = asyncio.create_task(
             run_spool_import(
