@@ -3,11 +3,15 @@
 The real `openai` client talks to a fake OpenAI API through `httpx.MockTransport` (no network),
 so the figures are the instrumentation's own cost. Spyglass runs with its real exporter
 (OTLP/HTTP to a loopback sink in this process, spool enabled), so background export is part of
-the measurement. Blocks of calls alternate between the configurations; per-call medians are
-printed, with the process CPU time per call (all threads, so the export worker's deferred
-work counts there even though it is off the call path). Nothing is asserted.
+the measurement. Blocks of calls alternate between the configurations. Printed per
+configuration: per-call wall-time median, p90 and mean; the added median, also paired (the
+median over rounds of each block's median minus the unpatched block's median in the same
+round, robust to load drifting between rounds on a shared machine); and the process CPU time
+per call (all threads, so the export worker's work counts even though it is off the call
+path; each configuration's background work is flushed after its block and counted there).
+Nothing is asserted.
 
-    python benchmarks/tracer_overhead.py [--calls 200] [--rounds 30] [--stream] [--no-mlflow]
+    python benchmarks/tracer_overhead.py [--calls 500] [--rounds 12] [--stream] [--no-mlflow]
 """
 
 from __future__ import annotations
@@ -53,23 +57,31 @@ def start_sink() -> str:
     return f"http://127.0.0.1:{server.server_address[1]}"
 
 
-def block(call: Callable[[], Any], calls: int) -> tuple[list[float], float]:
-    """Per-call wall times (µs) and the process CPU time (µs, all threads) of the block."""
+def block(
+    call: Callable[[], Any], calls: int, flush: Callable[[], Any]
+) -> tuple[list[float], float]:
+    """Per-call wall times (µs) and the process CPU time (µs, all threads) of the block.
+
+    ``flush`` finishes the configuration's background work after the block, so it does not
+    spill into the next configuration's block; its CPU time counts, its wall time does not.
+    """
     for _ in range(20):  # warm up
         call()
+    flush()
     out = []
     cpu0 = time.process_time_ns()
     for _ in range(calls):
         t0 = time.perf_counter_ns()
         call()
         out.append((time.perf_counter_ns() - t0) / 1000)
+    flush()
     return out, (time.process_time_ns() - cpu0) / 1000
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--calls", type=int, default=200, help="calls per block")
-    parser.add_argument("--rounds", type=int, default=30, help="blocks per configuration")
+    parser.add_argument("--calls", type=int, default=500, help="calls per block")
+    parser.add_argument("--rounds", type=int, default=12, help="blocks per configuration")
     parser.add_argument("--no-mlflow", action="store_true", help="skip mlflow.openai.autolog")
     parser.add_argument("--stream", action="store_true", help="streamed calls with usage")
     args = parser.parse_args()
@@ -110,11 +122,20 @@ def main() -> None:
 
     names = ["unpatched", "spyglass"] + (["mlflow"] if has_mlflow else [])
     results: dict[str, list[float]] = {name: [] for name in names}
+    block_medians: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, float] = dict.fromkeys(names, 0.0)
 
+    def nothing() -> None:
+        pass
+
+    def flush_mlflow() -> None:
+        mlflow.flush_trace_async_logging()
+
     def run(name: str) -> None:
-        samples, cpu_us = block(call, args.calls)
+        flush = {"spyglass": spyglass.flush, "mlflow": flush_mlflow}.get(name, nothing)
+        samples, cpu_us = block(call, args.calls, flush)
         results[name] += samples
+        block_medians[name].append(statistics.median(samples))
         cpu[name] += cpu_us
 
     for _ in range(args.rounds):  # short alternating blocks: load drift hits all alike
@@ -132,19 +153,23 @@ def main() -> None:
     base_cpu = cpu["unpatched"] / len(results["unpatched"])
     kind = "streamed" if args.stream else "plain"
     print(f"{kind} chat call, {args.rounds} x {args.calls} calls per configuration")
-    print("wall: per call on the caller's thread; cpu: process CPU per call, all threads")
+    print("wall: per call on the caller's thread; cpu: process CPU per call, all threads;")
+    print("added (paired): median over rounds of (block median - unpatched block median)")
     print(
         f"{'configuration':<12} {'median µs':>10} {'p90 µs':>10} {'mean µs':>10} "
-        f"{'added median':>13} {'cpu µs':>8} {'added cpu':>10}"
+        f"{'added median':>13} {'added (paired)':>15} {'cpu µs':>8} {'added cpu':>10}"
     )
     for name, samples in results.items():
         median = statistics.median(samples)
         p90 = statistics.quantiles(samples, n=10)[-1]
         mean = statistics.fmean(samples)
+        paired = statistics.median(
+            b - a for a, b in zip(block_medians["unpatched"], block_medians[name], strict=True)
+        )
         per_call_cpu = cpu[name] / len(samples)
         print(
             f"{name:<12} {median:>10.1f} {p90:>10.1f} {mean:>10.1f} {median - base:>13.1f} "
-            f"{per_call_cpu:>8.1f} {per_call_cpu - base_cpu:>10.1f}"
+            f"{paired:>15.1f} {per_call_cpu:>8.1f} {per_call_cpu - base_cpu:>10.1f}"
         )
     if not has_mlflow:
         print("mlflow not installed: pip install mlflow-skinny to compare")

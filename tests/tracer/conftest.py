@@ -57,25 +57,45 @@ def capture() -> Iterator[Captured]:
     spyglass.shutdown()
 
 
-@pytest.fixture
-def openai_client() -> Any:
+@pytest.fixture(scope="session")
+def fake_openai_server() -> Iterator[fake_openai.FakeOpenAIServer]:
+    with fake_openai.FakeOpenAIServer() as server:
+        yield server
+
+
+# "transport": an httpx client on `httpx.MockTransport`; "server": the SDK's own HTTP client
+# (httpx in openai 2.x, httpx2 in 3.x) against the fake API on a local port.
+CLIENT_KINDS = ["transport", "server"]
+
+
+@pytest.fixture(params=CLIENT_KINDS)
+def openai_client(request: pytest.FixtureRequest) -> Iterator[Any]:
     import openai
 
-    return openai.OpenAI(
-        api_key=fake_openai.API_KEY,
-        base_url="http://fake-openai.test/v1",
-        http_client=httpx.Client(transport=fake_openai.transport()),
-        max_retries=0,
-    )
+    if request.param == "transport":
+        client = openai.OpenAI(
+            api_key=fake_openai.API_KEY,
+            base_url="http://fake-openai.test/v1",
+            http_client=httpx.Client(transport=fake_openai.transport()),
+            max_retries=0,
+        )
+    else:
+        server = request.getfixturevalue("fake_openai_server")
+        client = openai.OpenAI(api_key=fake_openai.API_KEY, base_url=server.base_url, max_retries=0)
+    with client:
+        yield client
 
 
-@pytest.fixture
-def async_openai_client() -> Any:
+@pytest.fixture(params=CLIENT_KINDS)
+def async_openai_client(request: pytest.FixtureRequest) -> Any:
     import openai
 
-    return openai.AsyncOpenAI(
-        api_key=fake_openai.API_KEY,
-        base_url="http://fake-openai.test/v1",
-        http_client=httpx.AsyncClient(transport=fake_openai.transport()),
-        max_retries=0,
-    )
+    if request.param == "transport":
+        return openai.AsyncOpenAI(
+            api_key=fake_openai.API_KEY,
+            base_url="http://fake-openai.test/v1",
+            http_client=httpx.AsyncClient(transport=fake_openai.transport()),
+            max_retries=0,
+        )
+    server = request.getfixturevalue("fake_openai_server")
+    return openai.AsyncOpenAI(api_key=fake_openai.API_KEY, base_url=server.base_url, max_retries=0)

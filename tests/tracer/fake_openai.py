@@ -1,4 +1,8 @@
-"""A fake OpenAI API for `httpx.MockTransport`: deterministic answers, usage and errors.
+"""A fake OpenAI API: deterministic answers, usage and errors.
+
+Served two ways: as an `httpx.MockTransport` (`transport`) for clients given an ``httpx``
+client, and as a local HTTP server (`FakeOpenAIServer`) for clients using the SDK's own
+HTTP stack (``httpx`` in openai 2.x, ``httpx2`` in 3.x).
 
 Chat: echoes the last user message; with ``tools`` and no tool result yet, calls the first
 tool instead. Streams as server-sent events, with a usage chunk when
@@ -8,6 +12,9 @@ tool instead. Streams as server-sent events, with a usage chunk when
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
 from typing import Any
 
 import httpx
@@ -212,3 +219,46 @@ def handler(request: httpx.Request) -> httpx.Response:
 
 def transport() -> httpx.MockTransport:
     return httpx.MockTransport(handler)
+
+
+class FakeOpenAIServer:
+    """The fake API on ``http://127.0.0.1:<port>/v1``; a context manager."""
+
+    def __init__(self) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                request = httpx.Request("POST", f"http://fake{self.path}", content=body)
+                response = handler(request)
+                content = response.read()
+                self.send_response(response.status_code)
+                self.send_header(
+                    "content-type", response.headers.get("content-type", "application/json")
+                )
+                self.send_header("content-length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeOpenAIServer:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()

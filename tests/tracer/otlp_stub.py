@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -22,6 +23,36 @@ def count_spans(body: bytes) -> list[str]:
     ]
 
 
+def _value(value: Any) -> Any:
+    kind = value.WhichOneof("value")
+    if kind == "array_value":
+        return tuple(_value(v) for v in value.array_value.values)
+    return getattr(value, kind) if kind else None
+
+
+def decode_spans(body: bytes) -> list[dict[str, Any]]:
+    """The spans of an OTLP body as plain dicts (name, attributes, events, status...)."""
+    request = ExportTraceServiceRequest()
+    request.ParseFromString(body)
+    return [
+        {
+            "name": span.name,
+            "span_id": span.span_id.hex(),
+            "parent_span_id": span.parent_span_id.hex(),
+            "trace_id": span.trace_id.hex(),
+            "kind": span.kind,
+            "start": span.start_time_unix_nano,
+            "end": span.end_time_unix_nano,
+            "attributes": {a.key: _value(a.value) for a in span.attributes},
+            "events": [e.name for e in span.events],
+            "status": span.status.code,
+        }
+        for rs in request.resource_spans
+        for ss in rs.scope_spans
+        for span in ss.spans
+    ]
+
+
 class OtlpStub:
     def __init__(self) -> None:
         with socket.socket() as s:
@@ -31,6 +62,7 @@ class OtlpStub:
         self.span_ids: list[str] = []
         self.projects: set[str] = set()
         self.requests = 0
+        self.bodies: list[bytes] = []
         self._server: ThreadingHTTPServer | None = None
         self._lock = threading.Lock()
 
@@ -53,6 +85,7 @@ class OtlpStub:
                     self.end_headers()
                     return
                 with stub._lock:
+                    stub.bodies.append(body)
                     stub.span_ids.extend(count_spans(body))
                     stub.projects.add(self.headers.get("x-spyglass-project", ""))
                 self.send_response(200)
@@ -66,6 +99,11 @@ class OtlpStub:
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def spans(self) -> list[dict[str, Any]]:
+        """Every span received so far, decoded."""
+        with self._lock:
+            return [span for body in self.bodies for span in decode_spans(body)]
 
     def stop(self) -> None:
         if self._server is not None:

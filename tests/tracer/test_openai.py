@@ -50,7 +50,7 @@ def test_chat_completion_records_model_usage_and_messages(
     assert attrs["gen_ai.usage.output_tokens"] == fake_openai.COMPLETION_TOKENS
     assert attrs["gen_ai.usage.cache_read.input_tokens"] == fake_openai.CACHED_TOKENS
     assert attrs["gen_ai.usage.reasoning.output_tokens"] == fake_openai.REASONING_TOKENS
-    assert attrs["server.address"] == "fake-openai.test"
+    assert attrs["server.address"] == openai_client.base_url.host
     assert capture.json_attr(span, "gen_ai.input.messages") == [
         {"role": "system", "parts": [{"type": "text", "content": "Be brief."}]},
         {"role": "user", "parts": [{"type": "text", "content": "hello there"}]},

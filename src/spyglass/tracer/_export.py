@@ -1,8 +1,9 @@
 """Loss-free span export: an unbounded-by-count (bounded-by-memory) queue, one worker thread,
 OTLP/HTTP protobuf, and a disk spool for whatever cannot be delivered now.
 
-`on_end` only appends to a deque, so the app never waits on the network (nor on deferred
-attributes, see `_deferred`: the worker applies them just before encoding). The worker sends
+`on_end` only appends to a deque, so the app never waits on the network. Lazy spans (see
+`_lazy`) are queued the same way by `add_lazy` and built by the worker, before each batch,
+so the app does not wait on building them either. The worker sends
 batches; a batch the endpoint cannot take now (connection error, timeout, 408/429/5xx) goes to
 the `Spool`, and while the endpoint is failing new batches go straight to the spool (no network
 wait) until a backoff timer lets a retry through. When a send succeeds the spool is drained,
@@ -22,17 +23,17 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any, Protocol
 
 import httpx
 from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from spyglass.tracer._deferred import resolve_span
 from spyglass.tracer._guard import log_internal_error
 from spyglass.tracer._spool import Spool
 
-__all__ = ["ExportStats", "OtlpSender", "SendResult", "SpoolingSpanProcessor"]
+__all__ = ["Buildable", "ExportStats", "OtlpSender", "SendResult", "SpoolingSpanProcessor"]
 
 log = logging.getLogger("spyglass.tracer")
 
@@ -40,6 +41,14 @@ BACKOFF_MIN_S = 0.5
 BACKOFF_MAX_S = 8.0
 SHUTDOWN_DEADLINE_S = 3.0
 _RETRYABLE = frozenset({408, 429, 502, 503, 504})
+
+
+class Buildable(Protocol):
+    """A span recorded now and built later (`spyglass.tracer._lazy.LazySpan`)."""
+
+    def materialize(self) -> None:
+        """Build the OTel span and end it (which hands it to the span processors)."""
+        ...
 
 
 class SendResult(Enum):
@@ -96,7 +105,7 @@ class ExportStats:
     spooled_batches: int = 0
     unspooled_files: int = 0
     dropped_spans: int = 0
-    resolve_errors: int = 0  # spans exported without (some) deferred attributes
+    build_errors: int = 0  # lazy spans that failed to build (exported as far as they got)
 
 
 class SpoolingSpanProcessor(SpanProcessor):
@@ -117,11 +126,13 @@ class SpoolingSpanProcessor(SpanProcessor):
         self._max_batch = max_batch_spans
         self._delay = schedule_delay_s
         self._queue: deque[ReadableSpan] = deque()
+        self._lazies: deque[Buildable] = deque()
         self._wake = threading.Event()
         self._flushes: deque[threading.Event] = deque()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._closed = False
+        self._closed = False  # shutting down: the worker's last round is under way
+        self._stopped = False  # the last round is over: spans ending now are not exported
         self._deadline = float("inf")  # past it, batches go to the spool without a send
         self._down_until = 0.0
         self._backoff = BACKOFF_MIN_S
@@ -135,13 +146,22 @@ class SpoolingSpanProcessor(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         """Queue the span (O(1), no I/O, no lock); drop and count only past the memory bound."""
-        if self._closed:
+        if self._stopped:
             return
-        queue = self._queue
+        self._enqueue(self._queue, span)
+
+    def add_lazy(self, span: Buildable) -> None:
+        """Queue a lazy span for the worker to build (O(1)); after shutdown, build it now."""
+        if self._stopped:
+            self._build(span)
+            return
+        self._enqueue(self._lazies, span)
+
+    def _enqueue(self, queue: deque[Any], item: Any) -> None:
         if len(queue) >= self._max_queue:
             self.stats.dropped_spans += 1
             return
-        queue.append(span)
+        queue.append(item)
         if self._thread is None or self._pid != os.getpid():
             self._start_worker()
         if len(queue) >= self._max_batch:
@@ -166,7 +186,9 @@ class SpoolingSpanProcessor(SpanProcessor):
             self._wake.set()
             self._thread.join(SHUTDOWN_DEADLINE_S + 5.0)
         else:
+            self._build_lazies()
             self._drain()
+        self._stopped = True
         self._sender.close()
 
     # --- worker ---------------------------------------------------------------------------
@@ -185,6 +207,7 @@ class SpoolingSpanProcessor(SpanProcessor):
             self._wake.clear()
             flushes = [self._flushes.popleft() for _ in range(len(self._flushes))]
             try:
+                self._build_lazies()
                 self._drain()
                 if not self._closed:
                     self._retry_spool()
@@ -196,24 +219,29 @@ class SpoolingSpanProcessor(SpanProcessor):
             for done in flushes:
                 done.set()
             if self._closed:
+                self._build_lazies()
                 self._drain()
+                self._stopped = True
                 return
+
+    def _build(self, span: Buildable) -> None:
+        try:
+            span.materialize()
+        except Exception:
+            self.stats.build_errors += 1
+            log.warning("spyglass: building a span failed (the app is unaffected)", exc_info=True)
+
+    def _build_lazies(self) -> None:
+        """Build the lazy spans queued so far; they land in the span queue (`on_end`)."""
+        lazies = self._lazies
+        for _ in range(len(lazies)):
+            self._build(lazies.popleft())
 
     def _drain(self) -> None:
         queue = self._queue
         while queue:
             batch = [queue.popleft() for _ in range(min(self._max_batch, len(queue)))]
-            self._deliver(self._resolve(batch))
-
-    def _resolve(self, spans: list[ReadableSpan]) -> list[ReadableSpan]:
-        """Apply deferred attributes (`_deferred`) here, in the worker, before encoding."""
-        for i, span in enumerate(spans):
-            try:
-                spans[i] = resolve_span(span)
-            except Exception:
-                self.stats.resolve_errors += 1
-                log.warning("spyglass: deferred span attributes failed", exc_info=True)
-        return spans
+            self._deliver(batch)
 
     def _deliver(self, spans: Sequence[ReadableSpan]) -> None:
         body = encode_spans(spans).SerializePartialToString()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,11 +23,11 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from spyglass import __version__
 from spyglass.tracer import _semconv as sc
 from spyglass.tracer._config import TracerConfig, resolve_config
-from spyglass.tracer._deferred import ResolvingSpanProcessor, take_deferred
-from spyglass.tracer._export import OtlpSender, SpoolingSpanProcessor
+from spyglass.tracer._export import Buildable, OtlpSender, SpoolingSpanProcessor
+from spyglass.tracer._guard import log_internal_error
 from spyglass.tracer._spool import Spool
 
-__all__ = ["TRACER_NAME", "TraceContext", "configure", "current", "flush", "shutdown"]
+__all__ = ["TRACER_NAME", "TraceContext", "active", "configure", "current", "flush", "shutdown"]
 
 log = logging.getLogger("spyglass.tracer")
 TRACER_NAME = "spyglass"
@@ -49,11 +49,7 @@ context_values: contextvars.ContextVar[TraceContext | None] = contextvars.Contex
 
 
 class _ContextStamper(SpanProcessor):
-    """Adds the active `TraceContext` to each span at start (cheap when none is active).
-
-    Always the provider's first processor, so at end it also hands each span its deferred
-    attributes (`take_deferred`) before any exporting processor sees it.
-    """
+    """Adds the active `TraceContext` to each span at start (cheap when none is active)."""
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         del parent_context
@@ -70,8 +66,14 @@ class _ContextStamper(SpanProcessor):
             span.set_attribute(key, value)
 
     def on_end(self, span: ReadableSpan) -> None:
-        """Move the span's deferred attributes, if any, onto it (O(1))."""
-        take_deferred(span)
+        """Nothing to do at end."""
+
+
+def _build_now(span: Buildable) -> None:
+    try:
+        span.materialize()
+    except Exception:
+        log_internal_error()
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class _Active:
     config: TracerConfig
     provider: TracerProvider
     tracer: trace.Tracer
+    submit: Callable[[Buildable], None]  # where ended lazy spans go (see `_lazy`)
 
 
 _lock = threading.Lock()
@@ -95,8 +98,8 @@ def configure(
 
     Args:
         span_processors: replace the default export (OTLP/HTTP with spool) with these, e.g.
-            ``[SimpleSpanProcessor(InMemorySpanExporter())]`` in tests. Each sees finished
-            spans complete: deferred attributes are applied before its ``on_end``.
+            ``[SimpleSpanProcessor(InMemorySpanExporter())]`` in tests. Lazy spans (`_lazy`)
+            are then built as soon as they end, so these see every span at its end.
         **options: `resolve_config` keyword arguments (tracking_uri, project, ...).
 
     Returns:
@@ -109,28 +112,27 @@ def configure(
     resource = Resource.create({sc.PROJECT: config.project})
     provider = TracerProvider(resource=resource, sampler=sampler)
     provider.add_span_processor(_ContextStamper())
+    submit: Callable[[Buildable], None] = _build_now
     if not config.disabled:
         if span_processors is None:
             spool_dir = config.project_spool_dir
             spool = Spool(spool_dir, config.spool_max_bytes) if spool_dir else None
             sender = OtlpSender(config.endpoint, config.headers, config.timeout_s, config.gzip)
-            processors: list[SpanProcessor] = [
-                SpoolingSpanProcessor(
-                    sender,
-                    spool,
-                    max_queue_spans=config.max_queue_spans,
-                    max_batch_spans=config.max_batch_spans,
-                    schedule_delay_s=config.schedule_delay_s,
-                )
-            ]
-        else:
-            processors = [ResolvingSpanProcessor(p) for p in span_processors]
-        for processor in processors:
+            exporter = SpoolingSpanProcessor(
+                sender,
+                spool,
+                max_queue_spans=config.max_queue_spans,
+                max_batch_spans=config.max_batch_spans,
+                schedule_delay_s=config.schedule_delay_s,
+            )
+            submit = exporter.add_lazy
+            span_processors = [exporter]
+        for processor in span_processors:
             provider.add_span_processor(processor)
     tracer = provider.get_tracer(TRACER_NAME, __version__)
     with _lock:
         old = _active[0] if _active else None
-        _active[:] = [_Active(config, provider, tracer)]
+        _active[:] = [_Active(config, provider, tracer, submit)]
     if old is not None:
         old.provider.shutdown()
     if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
@@ -138,14 +140,19 @@ def configure(
     return provider
 
 
-def current() -> tuple[TracerConfig, trace.Tracer]:
-    """The active configuration and tracer, configuring from the environment on first use."""
+def active() -> _Active:
+    """The active setup, configuring from the environment on first use."""
     if not _active:
         with _init_lock:
             if not _active:
                 configure()
-    active = _active[0]
-    return active.config, active.tracer
+    return _active[0]
+
+
+def current() -> tuple[TracerConfig, trace.Tracer]:
+    """The active configuration and tracer, configuring from the environment on first use."""
+    setup = active()
+    return setup.config, setup.tracer
 
 
 def provider() -> TracerProvider | None:

@@ -2,8 +2,8 @@
 
 One small function per operation (chat, text completion, embeddings, responses), all taking
 plain kwargs / SDK objects and filling a dict, so the shared wrapper in `openai.py` stays
-provider-agnostic. `OpenAIRecord` holds what a call needs and computes its attributes after
-the span ended, off the caller's thread (see `spyglass.tracer._deferred`).
+provider-agnostic. `OpenAISpan` holds what a call needs and computes its attributes when
+the span is built, after it ended and off the caller's thread (see `spyglass.tracer._lazy`).
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from opentelemetry.trace import Span
+from opentelemetry.trace import Span, SpanKind
 
 from spyglass.tracer import _semconv as sc
 from spyglass.tracer._config import TracerConfig
 from spyglass.tracer._content import content_text, to_json
+from spyglass.tracer._lazy import LazySpan
 from spyglass.tracer.integrations._openai_messages import (
     chat_input_messages,
     chat_output_messages,
@@ -26,7 +27,7 @@ from spyglass.tracer.integrations._openai_messages import (
 
 __all__ = [
     "OPERATIONS",
-    "OpenAIRecord",
+    "OpenAISpan",
     "record_usage",
     "request_attributes",
     "request_content",
@@ -233,39 +234,51 @@ class StreamResult(Protocol):
         ...
 
 
-class OpenAIRecord:
-    """The deferred attributes of one OpenAI call: request, content and response.
+class OpenAISpan(LazySpan):
+    """One OpenAI call as a lazy span (see `spyglass.tracer._lazy`).
 
-    Holds references only (the request kwargs, as `snapshot_kwargs` copied them, the
-    response object or the stream's accumulator); `resolve` does the encoding.
+    Holds references only: the request kwargs (as `snapshot_kwargs` copied them), the
+    client's base URL, then the response object or the finished stream; `start_attributes`
+    and `finish` turn them into attributes when the span is built.
     """
 
-    __slots__ = ("api", "config", "kwargs", "response", "stream", "url")
+    __slots__ = ("api", "is_stream", "kwargs", "response", "stream", "url")
 
-    def __init__(self, api: str, config: TracerConfig, kwargs: dict[str, Any], url: Any) -> None:
+    def __init__(self, api: str, kwargs: dict[str, Any], url: Any) -> None:
+        model = kwargs.get("model")
+        operation = OPERATIONS[api]
+        super().__init__(
+            f"{operation} {model}" if isinstance(model, str) and model else operation,
+            SpanKind.CLIENT,
+        )
         self.api = api
-        self.config = config
         self.kwargs = kwargs
         self.url = url  # the client's base_url (an immutable URL object)
+        self.is_stream = kwargs.get("stream") is True
         self.response: Any = None
         self.stream: StreamResult | None = None
 
-    def resolve(self, live: Mapping[str, Any]) -> dict[str, Any]:
-        """Request attributes, then ``live`` ones (context, errors, first token), then
-        content and response attributes: the order they were set in when recorded eagerly."""
-        base = request_attributes(self.api, self.kwargs)
+    def start_attributes(self) -> dict[str, Any]:
+        """Request attributes (no content) and the server address."""
+        attrs = request_attributes(self.api, self.kwargs)
         host = getattr(self.url, "host", None)
         if isinstance(host, str) and host:
-            base[sc.SERVER_ADDRESS] = host
+            attrs[sc.SERVER_ADDRESS] = host
             port = getattr(self.url, "port", None)
             if isinstance(port, int):
-                base[sc.SERVER_PORT] = port
-        over: dict[str, Any] = {}
-        request_content(self.config, self.api, self.kwargs, over)
+                attrs[sc.SERVER_PORT] = port
+        return attrs
+
+    def finish(self, span: Span) -> None:
+        """Request content, then the response attributes and content."""
+        config = self.config
+        out: dict[str, Any] = {}
+        request_content(config, self.api, self.kwargs, out)
         api, response = self.api, self.response
         if self.stream is not None:
             api, response = self.stream.result()
         if response is not None:
-            known = sc.EMBEDDING_DIMENSIONS in base or sc.EMBEDDING_DIMENSIONS in live
-            response_attributes(self.config, api, response, over, known)
-        return {**base, **live, **over}
+            known = isinstance(self.kwargs.get("dimensions"), int)
+            response_attributes(config, api, response, out, known)
+        if out:
+            span.set_attributes(out)

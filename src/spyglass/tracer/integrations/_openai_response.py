@@ -9,30 +9,19 @@ open, e.g. when the body was read with ``iter_lines()``. Everything else passes 
 
 from __future__ import annotations
 
-from typing import Any, Protocol
-
-from opentelemetry.trace import Span
+from typing import Any
 
 from spyglass.tracer._guard import log_internal_error
-from spyglass.tracer.integrations._openai_record import OpenAIRecord
+from spyglass.tracer.integrations._openai_record import OpenAISpan
+from spyglass.tracer.integrations._openai_stream import stream_proxy
 
 __all__ = ["watch_response"]
-
-
-class _Call(Protocol):
-    span: Span
-    stream: bool
-    record: OpenAIRecord
-
-    def stream_proxy(self, stream: Any) -> Any: ...
-    def end(self) -> None: ...
-    def fail_span(self, exc: BaseException) -> None: ...
 
 
 class _Watch:
     __slots__ = ("call", "proxy")
 
-    def __init__(self, call: _Call) -> None:
+    def __init__(self, call: OpenAISpan) -> None:
         self.call = call
         self.proxy: Any = None
 
@@ -40,12 +29,12 @@ class _Watch:
         """Record the first default parse; return what the caller gets (never raises)."""
         call = self.call
         try:
-            if call.stream:
+            if call.is_stream:
                 if self.proxy is None:
-                    self.proxy = call.stream_proxy(value)
+                    self.proxy = stream_proxy(call, value)
                 return self.proxy
-            if call.span.is_recording():
-                call.record.response = value
+            if not call.ended:
+                call.response = value
                 call.end()
         except Exception:
             log_internal_error()
@@ -53,8 +42,7 @@ class _Watch:
 
     def failed(self, exc: BaseException) -> None:
         try:
-            if self.call.span.is_recording():
-                self.call.fail_span(exc)
+            self.call.end(exc)
         except Exception:
             log_internal_error()
 
@@ -68,7 +56,7 @@ class _Watch:
             log_internal_error()
 
 
-def watch_response(response: Any, call: _Call) -> Any:
+def watch_response(response: Any, call: OpenAISpan) -> Any:
     """Trace ``response`` (an SDK ``APIResponse``/``AsyncAPIResponse``) and return it."""
     watch = _Watch(call)
     parse, close = response.parse, response.close

@@ -1,6 +1,7 @@
 """Streamed OpenAI responses: proxies that pass every chunk through unchanged while
 assembling the output, the usage and the time to first token, and end the span when the
-stream ends, fails, is closed or is garbage-collected.
+stream ends, fails, is closed or is garbage-collected. Chunks are only collected on the way
+through; the output is joined when the span is built (`StreamAccumulator.result`).
 """
 
 from __future__ import annotations
@@ -9,14 +10,11 @@ import time
 from types import TracebackType
 from typing import Any
 
-from opentelemetry.trace import Span, Status, StatusCode
-
 from spyglass.tracer import _semconv as sc
-from spyglass.tracer._guard import log_internal_error
 from spyglass.tracer.integrations._openai_messages import get
-from spyglass.tracer.integrations._openai_record import OpenAIRecord
+from spyglass.tracer.integrations._openai_record import OpenAISpan
 
-__all__ = ["AsyncStreamProxy", "StreamAccumulator", "StreamProxy"]
+__all__ = ["AsyncStreamProxy", "StreamAccumulator", "StreamProxy", "stream_proxy"]
 
 
 class _Choice:
@@ -32,15 +30,18 @@ class _Choice:
 class StreamAccumulator:
     """Collects chunks (chat/completions) or events (Responses API) of one stream.
 
-    When the stream ends it becomes the ``stream`` of the call's `OpenAIRecord`, which turns
-    it into the response attributes after the span ended (`result`).
+    On the way through, a chunk is only kept with its arrival time. When the stream ends the
+    accumulator becomes the ``stream`` of the call's `OpenAISpan`, which folds the chunks into
+    the response, the time to first token and its event when the span is built (`result`).
     """
 
-    def __init__(self, span: Span, record: OpenAIRecord, started_ns: int) -> None:
-        self.span = span
-        self.record = record
-        self.api = record.api
-        self.started_ns = started_ns
+    def __init__(self, call: OpenAISpan) -> None:
+        self.call = call
+        self.api = call.api
+        self.chunks: list[Any] = []
+        self.arrivals: list[int] = []
+        self._now = 0
+        self.folded = False
         self.first_token_ns = 0
         self.meta: dict[str, Any] = {}
         self.usage: Any = None
@@ -49,23 +50,23 @@ class StreamAccumulator:
         self.done = False
 
     def add(self, chunk: Any) -> None:
-        """Fold one chunk or event in; never raises."""
-        if self.done:
-            return
-        try:
-            if self.api == "responses":
-                self._add_event(chunk)
-            else:
-                self._add_chunk(chunk)
-        except Exception:
-            log_internal_error()
+        """Keep one chunk or event and its arrival time (O(1), never raises)."""
+        if not self.done:
+            self.chunks.append(chunk)
+            self.arrivals.append(time.time_ns())
+
+    def _fold(self) -> None:
+        fold = self._add_event if self.api == "responses" else self._add_chunk
+        for chunk, arrival in zip(self.chunks, self.arrivals, strict=True):
+            self._now = arrival
+            fold(chunk)
 
     def _first_token(self) -> None:
         if not self.first_token_ns:
-            self.first_token_ns = time.time_ns()
-            seconds = (self.first_token_ns - self.started_ns) / 1e9
-            self.span.set_attribute(sc.RESPONSE_TTFT, seconds)
-            self.span.add_event(
+            self.first_token_ns = self._now
+            seconds = (self.first_token_ns - self.call.start_ns) / 1e9
+            self.call.live[sc.RESPONSE_TTFT] = seconds
+            self.call.add_event(
                 "first_token", {"time_to_first_token_ms": seconds * 1000}, self.first_token_ns
             )
 
@@ -146,7 +147,11 @@ class StreamAccumulator:
         return {**self.meta, "choices": choices, "usage": self.usage}
 
     def result(self) -> tuple[str, Any]:
-        """The API kind to record the stream as and the response it amounts to."""
+        """The API kind to record the stream as and the response it amounts to; folds the
+        chunks (once) and sets the time to first token on the call."""
+        if not self.folded:
+            self.folded = True
+            self._fold()
         if self.api != "responses":
             return self.api, self.assembled()
         if self.final is not None:
@@ -154,20 +159,20 @@ class StreamAccumulator:
         return "chat", {**self.meta, "choices": []}
 
     def finish(self, error: BaseException | None = None) -> None:
-        """Record the outcome and end the span (once)."""
+        """Hand the stream to its span and end it (once)."""
         if self.done:
             return
         self.done = True
-        try:
-            self.record.stream = self
-            if error is not None and not isinstance(error, GeneratorExit):
-                self.span.record_exception(error)
-                self.span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
-                self.span.set_attribute(sc.ERROR_TYPE, type(error).__qualname__)
-        except Exception:
-            log_internal_error()
-        finally:
-            self.span.end()
+        self.call.stream = self
+        self.call.end(None if isinstance(error, GeneratorExit) else error)
+
+
+def stream_proxy(call: OpenAISpan, stream: Any) -> StreamProxy | AsyncStreamProxy:
+    """A proxy of an SDK ``Stream``/``AsyncStream`` that records it into ``call``."""
+    acc = StreamAccumulator(call)
+    if hasattr(stream, "__aiter__"):
+        return AsyncStreamProxy(stream, acc)
+    return StreamProxy(stream, acc)
 
 
 class StreamProxy:

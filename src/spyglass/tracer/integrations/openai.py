@@ -5,35 +5,23 @@ embeddings and the Responses API (``create``, ``parse``, streaming), including c
 through ``with_raw_response`` (as LangChain does). Patching is on the classes, so clients
 created before or after `autolog` are covered; a disabled wrapper left in a cached bound
 method passes straight through. API keys and headers are never read.
+
+On the call path only a `OpenAISpan` is made (a timestamp, a context snapshot and
+references to the request and response); the OTel span and its attributes are built after
+the call, in the export worker (see `spyglass.tracer._lazy`).
 """
 
 from __future__ import annotations
 
 import importlib
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
-from opentelemetry import context as otel_context
-from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
-
-from spyglass.tracer import _semconv as sc
-from spyglass.tracer._deferred import defer
 from spyglass.tracer._guard import log_internal_error
-from spyglass.tracer._setup import current
-from spyglass.tracer.integrations._openai_record import (
-    OPERATIONS,
-    OpenAIRecord,
-    snapshot_kwargs,
-)
+from spyglass.tracer.integrations._openai_record import OpenAISpan, snapshot_kwargs
 from spyglass.tracer.integrations._openai_response import watch_response
-from spyglass.tracer.integrations._openai_stream import (
-    AsyncStreamProxy,
-    StreamAccumulator,
-    StreamProxy,
-)
+from spyglass.tracer.integrations._openai_stream import stream_proxy
 from spyglass.tracer.integrations._runs import claim_llm_call
 
 __all__ = ["autolog", "disable", "is_enabled"]
@@ -59,95 +47,45 @@ _enabled = [False]
 _originals: dict[tuple[type, str], Any] = {}
 
 
-class _Call:
-    """One traced call between its start and its outcome.
-
-    Only the span, its name and references are handled here, on the caller's thread; the
-    attributes are computed by `OpenAIRecord` after the span ended (`defer`).
-    """
-
-    __slots__ = ("record", "span", "started_ns", "stream", "token")
-
-    def __init__(self, instance: Any, api: str, kwargs: dict[str, Any]) -> None:
-        config, tracer = current()
-        client = getattr(instance, "_client", None)
-        self.record = OpenAIRecord(
-            api, config, snapshot_kwargs(kwargs), getattr(client, "base_url", None)
-        )
-        model = kwargs.get("model")
-        claim_llm_call()
-        self.started_ns = time.time_ns()
-        self.span: Span = tracer.start_span(
-            f"{OPERATIONS[api]} {model}" if isinstance(model, str) and model else OPERATIONS[api],
-            kind=SpanKind.CLIENT,
-            start_time=self.started_ns,
-        )
-        if self.span.is_recording():
-            defer(self.span, self.record)
-        self.stream = kwargs.get("stream") is True
-        self.token = otel_context.attach(trace.set_span_in_context(self.span))
-
-    def succeed(self, result: Any) -> Any:
-        """Record ``result`` and return it (or its stream proxy); never raises."""
-        otel_context.detach(self.token)
-        raw = None
-        try:
-            kind = type(result).__name__
-            if kind == "LegacyAPIResponse":  # with_raw_response
-                raw, result = result, result.parse()
-            elif kind in ("APIResponse", "AsyncAPIResponse"):  # with_streaming_response
-                return watch_response(result, self)
-            if self.stream:
-                proxy = self.stream_proxy(result)
-                if raw is not None:
-                    raw._parsed_by_type[raw._cast_to] = proxy
-                    return raw
-                return proxy
-            self.record.response = result
-            self.span.end()
-            return raw if raw is not None else result
-        except Exception:
-            self.end()
-            log_internal_error()
-            return raw if raw is not None else result
-
-    def stream_proxy(self, stream: Any) -> Any:
-        """A proxy of ``stream`` that records it and ends the span when it ends."""
-        acc = StreamAccumulator(self.span, self.record, self.started_ns)
-        if hasattr(stream, "__aiter__"):
-            return AsyncStreamProxy(stream, acc)
-        return StreamProxy(stream, acc)
-
-    def end(self) -> None:
-        """End the span if it is still open."""
-        if self.span.is_recording():
-            self.span.end()
-
-    def fail(self, exc: BaseException) -> None:
-        """Record a failed call."""
-        try:
-            otel_context.detach(self.token)
-            self.fail_span(exc)
-        except Exception:
-            log_internal_error()
-
-    def fail_span(self, exc: BaseException) -> None:
-        """Record ``exc`` on the span and end it."""
-        self.span.record_exception(exc)
-        self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-        self.span.set_attribute(sc.ERROR_TYPE, type(exc).__qualname__)
-        status = getattr(exc, "status_code", None)
-        if isinstance(status, int):
-            self.span.set_attribute("http.response.status_code", status)
-        self.span.end()
-
-
-def _begin(instance: Any, api: str, kwargs: dict[str, Any]) -> _Call | None:
+def _begin(instance: Any, api: str, kwargs: dict[str, Any]) -> OpenAISpan | None:
+    """Start a call's lazy span: references and a timestamp, nothing encoded (see `_lazy`)."""
     try:
-        return _Call(instance, api, kwargs)
+        claim_llm_call()
+        url = getattr(getattr(instance, "_client", None), "base_url", None)
+        return OpenAISpan(api, snapshot_kwargs(kwargs), url)
     except Exception:
         log_internal_error()
         return None
+
+
+def _succeed(call: OpenAISpan, result: Any) -> Any:
+    """Record ``result`` and return it (or its stream proxy); never raises."""
+    raw = None
+    try:
+        kind = type(result).__name__
+        if kind == "LegacyAPIResponse":  # with_raw_response: parsed now, cached for the caller
+            raw, result = result, result.parse()
+        elif kind in ("APIResponse", "AsyncAPIResponse"):  # with_streaming_response
+            return watch_response(result, call)
+        if call.is_stream:
+            proxy = stream_proxy(call, result)
+            if raw is not None:
+                raw._parsed_by_type[raw._cast_to] = proxy
+                return raw
+            return proxy
+        call.response = result
+        call.end()
+    except Exception:
+        call.end()
+        log_internal_error()
+    return raw if raw is not None else result
+
+
+def _fail(call: OpenAISpan, exc: BaseException) -> None:
+    try:
+        call.end(exc)
+    except Exception:
+        log_internal_error()
 
 
 def _sync_wrapper(original: Callable[..., Any], api: str) -> Callable[..., Any]:
@@ -160,9 +98,9 @@ def _sync_wrapper(original: Callable[..., Any], api: str) -> Callable[..., Any]:
         try:
             result = original(self, *args, **kwargs)
         except BaseException as exc:
-            call.fail(exc)
+            _fail(call, exc)
             raise
-        return call.succeed(result)
+        return _succeed(call, result)
 
     create.__wrapped__ = original  # type: ignore[attr-defined]
     create.__doc__ = original.__doc__
@@ -180,9 +118,9 @@ def _async_wrapper(original: Callable[..., Any], api: str) -> Callable[..., Any]
         try:
             result = await original(self, *args, **kwargs)
         except BaseException as exc:
-            call.fail(exc)
+            _fail(call, exc)
             raise
-        return call.succeed(result)
+        return _succeed(call, result)
 
     create.__wrapped__ = original  # type: ignore[attr-defined]
     create.__doc__ = original.__doc__
