@@ -25,6 +25,7 @@ MAX_TRACE_PAGE = 500
 # Summary rows read to find a page of newest traces before falling back to aggregating all.
 WINDOW_MIN_ROWS = 200
 WINDOW_MAX_ROWS = 200 * 8**3
+WINDOW_IDS_BOUND = 2_000  # windows up to this many rows are fetched and bound as an id list
 # Up to this many traces matching a pre-filter are bound as a list instead of a subquery.
 MAX_PREFILTER_IDS = 1_000
 MAX_SPAN_PAGE = 50_000
@@ -222,7 +223,7 @@ class TraceStore:
             raise BadRequestError(f"sort must be one of {', '.join(SORT_KEYS)}")
         limit = max(1, min(q.limit, MAX_TRACE_PAGE))
         params: dict[str, Any] = {"project": q.project, "limit": limit + 1}
-        inner, outer, row_filters = self._trace_conditions(q, params)
+        inner, bounds, outer, row_filters = self._trace_conditions(q, params)
         # Filters that only whole-trace aggregates can decide (the others are pushed ahead of
         # the window, so its rows already match).
         filtered = bool(
@@ -244,22 +245,26 @@ class TraceStore:
             )
             if q.sort == "start_time":
                 cursor_ns = int(params["cursor_value"])
-        page = None
         if q.sort == "start_time":
-            page = self._page_in_time_window(
-                q.descending, inner, outer, row_filters, params, limit, cursor_ns, filtered
+            rows = self._page_in_time_window(
+                q.descending, inner, bounds, outer, row_filters, params, limit, cursor_ns, filtered
             )
-        if page is None:
-            if row_filters:
-                inner.append(
-                    self._trace_id_condition(
-                        f"SELECT DISTINCT trace_id FROM {self.db}.traces "
-                        f"WHERE project = {{project:String}} AND {' AND '.join(row_filters)}",
-                        params,
-                        "pre_traces",
-                    )
+            if rows is not None:  # whole-trace summaries already, with the sort value last
+                more = len(rows) > limit
+                traces = [self._trace_summary(row) for row in rows[:limit]]
+                last = rows[limit - 1] if more else None
+                next_cursor = encode_cursor(last[-1], last[0]) if last is not None else None
+                return {"traces": traces, "next_cursor": next_cursor}
+        if row_filters:
+            inner.append(
+                self._trace_id_condition(
+                    f"SELECT DISTINCT trace_id FROM {self.db}.traces "
+                    f"WHERE project = {{project:String}} AND {' AND '.join(row_filters)}",
+                    params,
+                    "pre_traces",
                 )
-            page = self._page(q.descending, inner, outer, params, sort_sql)
+            )
+        page = self._page(q.descending, [*inner, *bounds], outer, params, sort_sql)
         more = len(page) > limit
         page = page[:limit]
         summaries = self._summaries(q.project, [trace_id for trace_id, _ in page])
@@ -289,23 +294,26 @@ class TraceStore:
         self,
         descending: bool,
         inner: list[str],
+        bounds: list[str],
         outer: list[str],
         row_filters: list[str],
         params: dict[str, Any],
         limit: int,
         cursor_ns: int | None,
         filtered: bool,
-    ) -> list[tuple[str, Any]] | None:
+    ) -> list[Sequence[Any]] | None:
         """A start-time page found in a window of the newest (or oldest) summary rows.
 
         A trace's start is the minimum over its summary rows, so it has a row starting exactly
         then: every trace starting after the window's oldest row has that row inside the
         window, and results past that bound are exact. The window grows until it holds a full
         page or the whole range; None means "too wide, aggregate everything instead".
+        The window's traces are summarized whole (all their rows, not only those in the time
+        range), so the page comes back as finished summary rows with the sort value last.
         """
         # Row filters (a trace matches iff one of its rows does) apply to the window rows
         # directly: a matching trace's rows inside the window start no earlier than the trace.
-        window = [*inner, *row_filters]
+        window = [*inner, *bounds, *row_filters]
         # Past a cursor, only a trace's first row is sure to start before the cursor; a row
         # that merely matches a row filter may start after it, so then the window cannot skip.
         if cursor_ns is not None and not row_filters:
@@ -324,26 +332,34 @@ class TraceStore:
 
         while size <= WINDOW_MAX_ROWS:
             params["window"] = size
-            count, bound = self.client.query(
-                f"SELECT count(), toUnixTimestamp64Nano({'min' if descending else 'max'}"
-                f"(start_time)) FROM ({rows_sql})",
+            if size <= WINDOW_IDS_BOUND:
+                # A small window's ids, bound as a list: the trace_id skip index then prunes
+                # the summary read (it cannot for an IN subquery).
+                ids = self.client.query(
+                    f"SELECT trace_id, toUnixTimestamp64Nano(start_time) FROM ({rows_sql})",
+                    parameters=params,
+                ).result_rows
+                count, bound = len(ids), ids[-1][1] if ids else 0
+                params["window_ids"] = list({row[0] for row in ids})
+                in_window = "trace_id IN {window_ids:Array(String)}"
+            else:
+                count, bound = self.client.query(
+                    f"SELECT count(), toUnixTimestamp64Nano({'min' if descending else 'max'}"
+                    f"(start_time)) FROM ({rows_sql})",
+                    parameters=params,
+                ).result_rows[0]
+                in_window = f"trace_id IN (SELECT trace_id FROM ({rows_sql}))"
+            where = [*inner, in_window]
+            page = self.client.query(
+                f"SELECT *, {SORT_KEYS['start_time'][0]} AS sort_value FROM ("
+                f"SELECT {_TRACE_SELECT} FROM {self.db}.traces WHERE {' AND '.join(where)} "
+                f"GROUP BY trace_id) WHERE {' AND '.join(outer) or '1'} "
+                f"ORDER BY sort_value {direction}, trace_id {direction} LIMIT {{limit:UInt32}}",
                 parameters=params,
-            ).result_rows[0]
-            sort_sql = SORT_KEYS["start_time"][0]
-            page = self._page(
-                descending,
-                [*inner, f"trace_id IN (SELECT trace_id FROM ({rows_sql}))"],
-                outer,
-                params,
-                sort_sql,
-            )
+            ).result_rows
             if count < size:
-                return page  # the window holds the whole range: exact
-            exact = [
-                (trace_id, start)
-                for trace_id, start in page
-                if (start > bound if descending else start < bound)
-            ]
+                return list(page)  # the window holds the whole range: exact
+            exact = [row for row in page if (row[-1] > bound if descending else row[-1] < bound)]
             if len(exact) > limit:
                 return exact
             size *= 8
@@ -362,17 +378,20 @@ class TraceStore:
 
     def _trace_conditions(
         self, q: TraceQuery, params: dict[str, Any]
-    ) -> tuple[list[str], list[str], list[str]]:
-        """WHERE parts before aggregation (on summary rows) and after (on whole traces)."""
+    ) -> tuple[list[str], list[str], list[str], list[str]]:
+        """WHERE parts: on summary rows selecting whole traces (project, pre-filters), on
+        summary rows by time (they prune rows, so a trace's aggregates may be partial), after
+        aggregation (on whole traces), and row filters (a trace matches iff one row does)."""
         inner = ["project = {project:String}"]
+        bounds: list[str] = []
         outer: list[str] = []
         if q.end_ns is not None:
             params["end_ns"] = q.end_ns
-            inner.append("start_time < fromUnixTimestamp64Nano({end_ns:Int64})")
+            bounds.append("start_time < fromUnixTimestamp64Nano({end_ns:Int64})")
             outer.append("t_start < fromUnixTimestamp64Nano({end_ns:Int64})")
         if q.start_ns is not None:
             params["start_ns"] = q.start_ns
-            inner.append("end_time >= fromUnixTimestamp64Nano({start_ns:Int64})")
+            bounds.append("end_time >= fromUnixTimestamp64Nano({start_ns:Int64})")
             outer.append("t_start >= fromUnixTimestamp64Nano({start_ns:Int64})")
         simple = {
             "status": (q.status.upper() if q.status else None, "status = {status:String}"),
@@ -428,7 +447,7 @@ class TraceStore:
             compiled = _compile(q.filter)
             params.update(compiled.params)
             outer.append(f"({compiled.sql})")
-        return inner, outer, pushed
+        return inner, bounds, outer, pushed
 
     def _trace_id_condition(self, subquery: str, params: dict[str, Any], bind: str) -> str:
         """``trace_id IN (...)``: the ids themselves when few (the list query runs up to
