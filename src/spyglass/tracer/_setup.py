@@ -76,6 +76,10 @@ def _build_now(span: Buildable) -> None:
         log_internal_error()
 
 
+def _discard(span: Buildable) -> None:
+    del span  # tracing is disabled: nothing would receive the span
+
+
 @dataclass(frozen=True)
 class _Active:
     config: TracerConfig
@@ -112,7 +116,7 @@ def configure(
     resource = Resource.create({sc.PROJECT: config.project})
     provider = TracerProvider(resource=resource, sampler=sampler)
     provider.add_span_processor(_ContextStamper())
-    submit: Callable[[Buildable], None] = _build_now
+    submit: Callable[[Buildable], None] = _discard if config.disabled else _build_now
     if not config.disabled:
         if span_processors is None:
             spool_dir = config.project_spool_dir
