@@ -23,13 +23,20 @@ Message = dict[str, Any]
 Part = dict[str, Any]
 
 
+_IS_MAPPING: dict[type, bool] = {}  # per class: isinstance(x, Mapping) (an ABC check) cached
+
+
 def get(obj: Any, name: str, default: Any = None) -> Any:
     """``obj[name]`` for mappings, ``obj.name`` otherwise (None-safe). On the hot path."""
-    if type(obj) is dict:
+    cls = type(obj)
+    if cls is dict:
         return obj.get(name, default)
     if obj is None:
         return default
-    if isinstance(obj, Mapping):
+    mapping = _IS_MAPPING.get(cls)
+    if mapping is None:
+        mapping = _IS_MAPPING[cls] = isinstance(obj, Mapping)
+    if mapping:
         return obj.get(name, default)
     return getattr(obj, name, default)
 
