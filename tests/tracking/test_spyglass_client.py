@@ -148,3 +148,33 @@ def test_importing_the_client_loads_no_server_side_package() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_spans_traced_during_a_fluent_run_are_the_runs_traces(
+    server: ServerProcess, project: str
+) -> None:
+    import time
+
+    import httpx
+
+    import spyglass
+
+    spyglass.configure(tracking_uri=server.url, project=project, spool_dir=False)
+    sg.set_tracking_uri(server.url)
+    try:
+        with sg.start_run(experiment=project) as run:
+            with spyglass.start_span("inside-the-run"):
+                pass
+        with spyglass.start_span("after-the-run"):
+            pass
+        assert spyglass.flush(10)
+    finally:
+        spyglass.shutdown()
+    url = f"{server.url}/api/2.0/spyglass/runs/traces"
+    names: list[str] = []
+    for _ in range(50):  # the pipeline writes in batches
+        names = [t["name"] for t in httpx.get(url, params={"run_id": run.run_id}).json()["traces"]]
+        if names:
+            break
+        time.sleep(0.1)
+    assert names == ["inside-the-run"]

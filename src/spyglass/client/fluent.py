@@ -8,14 +8,17 @@ Example:
 
 The server comes from `set_tracking_uri`, else ``SPYGLASS_TRACKING_URI``, else
 ``MLFLOW_TRACKING_URI``, else ``http://127.0.0.1:6006``. A run started here records its git
-commit (and dirty state), Python version, entry point and installed packages by itself.
+commit (and dirty state), Python version, entry point and installed packages by itself, and
+the spans the Spyglass tracer starts meanwhile (in the same thread) carry its run id, so the run's
+traces can be listed when the tracer's project is the run's experiment.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -24,6 +27,7 @@ from spyglass.client import _repro
 from spyglass.client._http import TrackingClient
 
 DEFAULT_URI = "http://127.0.0.1:6006"
+SOURCE_RUN = "mlflow.sourceRun"  # the span attribute MLflow uses to tie traces to a run
 _lock = threading.Lock()
 _uri: str | None = None
 _clients: dict[str, TrackingClient] = {}
@@ -59,6 +63,7 @@ class ActiveRun:
         self.run = run
         self.run_id: str = run["info"]["run_id"]
         self.experiment_id: str = run["info"]["experiment_id"]
+        self.unstamp = _stamp_traces(self.run_id)
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -70,6 +75,25 @@ class ActiveRun:
         tb: TracebackType | None,
     ) -> None:
         end_run("FAILED" if exc_type else "FINISHED")
+
+
+def _stamp_traces(run_id: str) -> Callable[[], None]:
+    """Spans the Spyglass tracer starts in this context while the run is active carry
+    ``mlflow.sourceRun``, which is how the server lists a run's traces. Returns the undo."""
+    from spyglass.tracer._setup import TraceContext, context_values
+
+    outer = context_values.get()
+    base = outer or TraceContext()
+    stamped = replace(base, metadata=(*base.metadata, (SOURCE_RUN, run_id)))
+    token = context_values.set(stamped)
+
+    def undo() -> None:
+        try:
+            context_values.reset(token)
+        except ValueError:  # ended from another thread or context: restore what was there
+            context_values.set(outer)
+
+    return undo
 
 
 def start_run(
@@ -119,6 +143,7 @@ def end_run(status: str = "FINISHED") -> None:
     with _lock:
         run = _runs.pop() if _runs else None
     if run is not None:
+        run.unstamp()
         get_client().end_run(run.run_id, status)
 
 
