@@ -18,6 +18,8 @@ from spyglass.auth.passwords import hash_password, key_digest, new_api_key, veri
 from spyglass.errors import BadRequestError
 
 CACHE_SECONDS = 10.0
+_KEY_COLUMNS = ["key_id", "key_hash", "name", "role", "project", "created_by", "created_at",
+                "revoked", "updated_at"]  # fmt: skip
 MAX_NAME_CHARS = 200
 
 
@@ -138,17 +140,7 @@ class AuthStore:
         self.client.insert(
             f"{self.db}.auth_keys",
             [row],
-            column_names=[
-                "key_id",
-                "key_hash",
-                "name",
-                "role",
-                "project",
-                "created_by",
-                "created_at",
-                "revoked",
-                "updated_at",
-            ],  # fmt: skip
+            column_names=_KEY_COLUMNS,
         )
         return {"key_id": key_id, "key": secret, "name": row[2], "role": row[3], "project": scope}
 
@@ -171,21 +163,11 @@ class AuthStore:
         self.client.insert(
             f"{self.db}.auth_keys",
             [[key_id, *rows[0], 1, datetime.now(UTC)]],
-            column_names=[
-                "key_id",
-                "key_hash",
-                "name",
-                "role",
-                "project",
-                "created_by",
-                "created_at",
-                "revoked",
-                "updated_at",
-            ],  # fmt: skip
+            column_names=_KEY_COLUMNS,
         )
         with self._lock:
-            self._keys = {h: v for h, v in self._keys.items() if v[1] is None or
-                          v[1].name != f"key:{key_id}"}  # fmt: skip
+            gone = f"key:{key_id}"
+            self._keys = {h: v for h, v in self._keys.items() if not v[1] or v[1].name != gone}
         return True
 
     def key_principal(self, secret: str) -> Principal | None:
