@@ -128,8 +128,11 @@ class AuthMiddleware:
             return
         gate = self.gate_of(scope)
         path: str = scope["path"]
-        if gate is None or path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
             await self.app(scope, receive, send)
+            return
+        if gate is None:  # installed means auth is on: closed until the accounts are open
+            await _deny(send, path, 503, "authentication is starting; retry shortly")
             return
         method: str = scope["method"]
         headers = _headers(scope)
