@@ -16,13 +16,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from tests.conftest import ServerProcess
-from tests.test_restart import (
-    Expected,
-    acknowledge,
-    assert_exactly_the_acknowledged_spans,
-    new_batch,
-    send,
-)
+from tests.test_restart import Expected, acknowledge, all_traces, new_batch, send
 
 API = "/api/2.0/mlflow"
 MODEL = "kill9-model"
@@ -106,8 +100,16 @@ LOADS: tuple[Callable[[ServerProcess, Acknowledged, threading.Event], None], ...
 
 def check(server: ServerProcess, acked: Acknowledged) -> None:
     """Everything acknowledged is stored, each once."""
-    if len(acked.spans) >= 2:  # (its spot checks sample two traces or more)
-        assert_exactly_the_acknowledged_spans(server, acked.spans)
+    # A batch in flight at the kill may be stored without its answer having arrived (the
+    # exporter would resend it): extra traces are fine, missing or doubled spans are not.
+    listed = all_traces(server)
+    ids = [t["trace_id"] for t in listed]
+    assert len(ids) == len(set(ids)), "a trace is listed twice"
+    missing = set(acked.spans) - set(ids)
+    assert not missing, f"lost traces {sorted(missing)[:5]}"
+    spans = {t["trace_id"]: t["spans"] for t in listed}
+    wrong = {t: (spans[t], len(s)) for t, s in acked.spans.items() if spans[t] != len(s)}
+    assert not wrong, f"span counts (stored, acknowledged) differ: {list(wrong.items())[:5]}"
     with httpx.Client(base_url=server.url + API, timeout=30) as c:
         for run_id, steps in acked.metrics.items():
             params = {"run_id": run_id, "metric_key": "loss"}

@@ -178,14 +178,16 @@ def test_several_input_columns_reach_the_model_as_a_dict_or_a_template(
     assert result.rows[0]["prediction"] == "Paris is the capital of France."
 
 
-def test_conflicting_arguments_are_config_errors() -> None:
+def test_conflicting_arguments_are_config_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MLFLOW_REGISTRY_URI", "MLFLOW_TRACKING_URI", "SPYGLASS_TRACKING_URI"):
+        monkeypatch.delenv(name, raising=False)
     with pytest.raises(ConfigError, match="exactly one of model= and predictions="):
         evaluate(QA, targets="answer")
     with pytest.raises(ConfigError, match="unknown model_type 'poetry'"):
         evaluate(predictions=["a"], model_type="poetry")
     with pytest.raises(ConfigError, match="'bleu' compares with targets"):
         evaluate(predictions=["a"], metrics=["bleu"])
-    with pytest.raises(ConfigError, match="registered models"):
+    with pytest.raises(ConfigError, match="needs the registry's address"):
         evaluate(QA, model="models:/qa/1", targets="answer")
 
 
