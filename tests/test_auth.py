@@ -343,3 +343,30 @@ def test_spyglass_tracer_and_client_send_an_api_key(
         spyglass.shutdown()
     traces = httpx.get(f"{secured.url}/api/traces?project=tracer-auth", auth=ADMIN).json()
     assert [t["name"] for t in traces["traces"]] == ["with-api-key"]
+
+
+def test_password_guessing_is_throttled(secured: ServerProcess) -> None:
+    from spyglass.auth.throttle import LoginThrottle, Throttled
+
+    throttle = LoginThrottle(max_failures=2, window_s=0.2)
+    throttle.record("u", "1.2.3.4", ok=False)
+    throttle.record("u", "1.2.3.4", ok=False)
+    with pytest.raises(Throttled):
+        throttle.check("u", "1.2.3.4")
+    throttle.check("u", "5.6.7.8")  # another address is not locked out
+    import time
+
+    time.sleep(0.25)
+    throttle.check("u", "1.2.3.4")  # the window has passed
+
+    user = {"username": "guessme", "password": "right-password", "role": "read"}
+    r = httpx.post(f"{secured.url}/api/auth/users", auth=ADMIN, json=user)
+    assert r.status_code == 200
+    statuses = [
+        httpx.get(f"{secured.url}/api/traces", auth=("guessme", f"wrong-{i}")).status_code
+        for i in range(10)
+    ]
+    assert statuses == [401] * 10
+    locked = httpx.get(f"{secured.url}/api/traces", auth=("guessme", "right-password"))
+    assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 0
+    assert httpx.get(f"{secured.url}/api/traces", auth=ADMIN).status_code == 200

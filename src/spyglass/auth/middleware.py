@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, quote, urlencode
@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from spyglass.auth.model import Principal, Role, required_role
 from spyglass.auth.passwords import KEY_PREFIX
 from spyglass.auth.sessions import CSRF_COOKIE, SESSION_COOKIE, SessionSigner
+from spyglass.auth.throttle import LoginThrottle, Throttled
 from spyglass.store.auth_store import AuthStore
 from spyglass.tracking.scope import (
     SEARCH_EXPERIMENTS,
@@ -55,6 +56,7 @@ class Gate:
 
     accounts: AuthStore
     sessions: SessionSigner
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,12 @@ def _cookies(headers: dict[str, str]) -> dict[str, str]:
     return {k: m.value for k, m in jar.items()}
 
 
-def _identify(gate: Gate, headers: dict[str, str]) -> Caller | None:
-    """The caller named by a key, Basic credentials or a session cookie (in that order)."""
+def _identify(gate: Gate, headers: dict[str, str], address: str) -> Caller | None:
+    """The caller named by a key, Basic credentials or a session cookie (in that order).
+
+    Raises:
+        Throttled: too many wrong passwords for this user from ``address`` lately.
+    """
     authorization = headers.get("authorization", "")
     scheme, _, value = authorization.partition(" ")
     value = value.strip()
@@ -95,7 +101,9 @@ def _identify(gate: Gate, headers: dict[str, str]) -> Caller | None:
         if password.startswith(KEY_PREFIX):  # `mlflow` and curl can only send keys this way
             p = gate.accounts.key_principal(password)
         else:
+            gate.throttle.check(user, address)
             p = gate.accounts.login(user, password)
+            gate.throttle.record(user, address, p is not None)
         return Caller(p, False) if p else None
     token = _cookies(headers).get(SESSION_COOKIE)
     if token:
@@ -136,7 +144,12 @@ class AuthMiddleware:
             return
         method: str = scope["method"]
         headers = _headers(scope)
-        caller = await run_in_threadpool(_identify, gate, headers)
+        address = (scope.get("client") or ("", 0))[0]
+        try:
+            caller = await run_in_threadpool(_identify, gate, headers, address)
+        except Throttled as exc:
+            await _deny(send, path, 429, str(exc), retry_after=exc.seconds)
+            return
         if caller is None:
             await self._unauthenticated(scope, send, method, path, headers)
             return
@@ -248,13 +261,17 @@ class AuthMiddleware:
                     "Bearer ...) or Basic credentials")  # fmt: skip
 
 
-async def _deny(send: Send, path: str, status: int, message: str) -> None:
+async def _deny(
+    send: Send, path: str, status: int, message: str, retry_after: float | None = None
+) -> None:
     if path.startswith(MLFLOW_PREFIXES):
         code = "UNAUTHENTICATED" if status == 401 else "PERMISSION_DENIED"
         body = orjson.dumps({"error_code": code, "message": message})
     else:
         body = orjson.dumps({"error": message})
     extra = [(b"www-authenticate", b'Basic realm="Spyglass"')] if status == 401 else []
+    if retry_after is not None:
+        extra.append((b"retry-after", str(max(1, round(retry_after))).encode()))
     await _send(send, status, body, [(b"content-type", b"application/json"), *extra])
 
 

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from spyglass.auth.middleware import Gate, principal_of
 from spyglass.auth.model import Role
 from spyglass.auth.sessions import CSRF_COOKIE, SESSION_COOKIE, SESSION_SECONDS, new_csrf_token
+from spyglass.auth.throttle import Throttled
 
 router = APIRouter()
 MAX_FORM_BYTES = 8192
@@ -74,9 +75,13 @@ async def login(request: Request) -> Response:
     csrf = request.cookies.get(CSRF_COOKIE)
     if not csrf or form.get("csrf_token") != csrf:
         return _login_page(csrf or new_csrf_token(), target, "The form expired; try again.", 403)
-    principal = await run_in_threadpool(
-        gate.accounts.login, form.get("username", ""), form.get("password", "")
-    )
+    username, address = form.get("username", ""), request.client.host if request.client else ""
+    try:
+        gate.throttle.check(username, address)
+    except Throttled as exc:
+        return _login_page(csrf, target, str(exc).capitalize() + ".", 429)
+    principal = await run_in_threadpool(gate.accounts.login, username, form.get("password", ""))
+    gate.throttle.record(username, address, principal is not None)
     if principal is None:
         return _login_page(csrf, target, "Wrong user name or password.", 401)
     response = RedirectResponse(target, 303)
