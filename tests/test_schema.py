@@ -5,7 +5,13 @@ from clickhouse_connect.driver.client import Client
 
 from spyglass.errors import ConfigError
 from spyglass.store.connection import parse_store_url
-from spyglass.store.schema import MIGRATIONS, SchemaOptions, all_statements, migrate
+from spyglass.store.schema import (
+    MIGRATIONS,
+    SchemaOptions,
+    all_statements,
+    bootstrap_statements,
+    migrate,
+)
 
 
 def test_migrations_apply_once_and_are_recorded(chdb_client: Client) -> None:
@@ -89,3 +95,36 @@ def test_credentials_in_store_url_are_decoded() -> None:
 def test_unknown_store_url_scheme_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unsupported store URL scheme"):
         parse_store_url("postgres://db")
+
+
+def test_a_store_from_before_raw_io_keeps_its_spans_and_gains_the_column(
+    chdb_client: Client,
+) -> None:
+    options = SchemaOptions(database="t_migrate_raw_io")
+    for statement in bootstrap_statements(options):
+        chdb_client.command(statement)
+    for migration in MIGRATIONS[:4]:
+        for statement in migration.statements(options):
+            chdb_client.command(statement)
+        chdb_client.insert(
+            "t_migrate_raw_io.schema_migrations",
+            [[migration.version, migration.name]],
+            column_names=["version", "name"],
+        )
+    chdb_client.command(
+        "INSERT INTO t_migrate_raw_io.spans (project, trace_id, span_id, start_time, input) "
+        "VALUES ('p', 't1', 's1', now64(9), 'before')"
+    )
+    assert migrate(chdb_client, options) == [5]
+    chdb_client.command(
+        "INSERT INTO t_migrate_raw_io.spans (project, trace_id, span_id, start_time, raw_io) "
+        "VALUES ('p', 't2', 's2', now64(9), 1)"
+    )
+    spans = chdb_client.query(
+        "SELECT trace_id, input, raw_io FROM t_migrate_raw_io.spans ORDER BY trace_id"
+    ).result_rows
+    assert spans == [("t1", "before", 0), ("t2", "", 1)]
+    traces = chdb_client.query(
+        "SELECT trace_id, raw_io FROM t_migrate_raw_io.traces ORDER BY trace_id"
+    ).result_rows
+    assert traces == [("t1", 0), ("t2", 1)]

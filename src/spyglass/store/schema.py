@@ -149,8 +149,10 @@ SETTINGS ttl_only_drop_parts = 1
 """
 
 
-def _traces_mv(o: SchemaOptions) -> str:
+def _traces_mv(o: SchemaOptions, raw_io: bool = True) -> str:
     n = SUMMARY_TEXT_CHARS
+    # Version 1 of the view predates the raw_io column (migration 5 recreates the view).
+    raw_io_column = ",\n    maxIf(raw_io, parent_span_id = '') AS raw_io" if raw_io else ""
     return f"""
 CREATE MATERIALIZED VIEW IF NOT EXISTS {o.database}.traces_mv{o.on_cluster}
 TO {o.database}.traces AS
@@ -173,10 +175,23 @@ SELECT
     max(session_id) AS session_id,
     max(user_id) AS user_id,
     maxIf(leftUTF8(input, {n}), parent_span_id = '') AS input,
-    maxIf(leftUTF8(output, {n}), parent_span_id = '') AS output
+    maxIf(leftUTF8(output, {n}), parent_span_id = '') AS output{raw_io_column}
 FROM {o.database}.spans
 GROUP BY project, trace_id
 """
+
+
+def _raw_io(o: SchemaOptions) -> list[str]:
+    # Spans stored by the native ingest path keep the source text of message attributes in
+    # input/output (raw_io = 1); readers derive the canonical messages from the attributes.
+    return [
+        f"ALTER TABLE {o.database}.spans{o.on_cluster} "
+        "ADD COLUMN IF NOT EXISTS raw_io UInt8 DEFAULT 0 AFTER output",
+        f"ALTER TABLE {o.database}.traces{o.on_cluster} "
+        "ADD COLUMN IF NOT EXISTS raw_io UInt8 DEFAULT 0 AFTER output",
+        f"DROP VIEW IF EXISTS {o.database}.traces_mv{o.on_cluster}",
+        _traces_mv(o),
+    ]
 
 
 def _migrations_table(o: SchemaOptions) -> str:
@@ -201,12 +216,17 @@ class Migration:
 
 
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "spans and trace summaries", lambda o: [_spans(o), _traces(o), _traces_mv(o)]),
+    Migration(
+        1,
+        "spans and trace summaries",
+        lambda o: [_spans(o), _traces(o), _traces_mv(o, raw_io=False)],
+    ),
     Migration(2, "experiment tracking and model registry", tracking_statements),
     Migration(3, "logged models and run model inputs/outputs", logged_model_statements),
     Migration(
         4, "users and API keys", lambda o: auth_statements(o.database, o.on_cluster, o.engine)
     ),
+    Migration(5, "raw input/output of natively ingested spans", _raw_io),
 )
 
 
