@@ -164,11 +164,23 @@ class WriteAheadLog:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Queue the segments a previous process left behind, then start the threads."""
+        """Store the segments a previous process left behind, then start the threads.
+
+        The replay runs before `start` returns, so a restarted server answers queries with
+        everything it acknowledged before; a segment the store refuses is left to the retries.
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
         for path in sorted(self.directory.iterdir()):
             if path.suffix in (OPEN_SUFFIX, SEALED_SUFFIX):
                 self._recover(path)
+        for segment in list(self._sealed):
+            try:
+                self._insert(segment)
+            except Exception:
+                log.exception("replaying %s failed; retrying in the background", segment.path)
+                continue
+            self._sealed.remove(segment)
+            self._stored(segment, 0.0)
         self._threads = [threading.Thread(target=self._append_loop, name="spyglass-wal")]
         self._threads += [
             threading.Thread(target=self._insert_loop, name=f"spyglass-inserter-{i}")
@@ -314,18 +326,21 @@ class WriteAheadLog:
                 _acknowledge(segment)  # durable in the log, which retries it
                 self._retry_or_park(segment)
                 continue
-            seconds = time.perf_counter() - started
-            _acknowledge(segment)
-            if self._on_insert is not None:
-                self._on_insert(seconds)
-            segment.path.unlink(missing_ok=True)
             with self._cond:
                 self._in_flight.remove(segment)
-                self.stats.queued_spans -= segment.spans
-                self.stats.written_spans += segment.spans
-                self.stats.written_batches += 1
-                self.stats.last_insert_seconds = seconds
-                self._cond.notify_all()
+            self._stored(segment, time.perf_counter() - started)
+
+    def _stored(self, segment: Segment, seconds: float) -> None:
+        _acknowledge(segment)
+        if self._on_insert is not None and seconds:
+            self._on_insert(seconds)
+        segment.path.unlink(missing_ok=True)
+        with self._cond:
+            self.stats.queued_spans -= segment.spans
+            self.stats.written_spans += segment.spans
+            self.stats.written_batches += 1
+            self.stats.last_insert_seconds = seconds
+            self._cond.notify_all()
 
     def _retry_or_park(self, segment: Segment) -> None:
         with self._cond:
