@@ -186,6 +186,9 @@ def _app() -> typer.Typer:
     from spyglass.evaluator.cli import eval_app  # Typer only; the evaluator loads per command
 
     app.add_typer(eval_app(), name="eval")
+    from spyglass.collector.retention_cli import retention_app  # Typer and httpx only
+
+    app.add_typer(retention_app(), name="retention")
     return app
 
 

@@ -48,8 +48,10 @@ _READ_POSTS = ("/search", "/get-history-bulk-interval")
 
 
 def required_role(method: str, path: str) -> Role:
-    """The least role a request needs: reads need READ, account changes ADMIN, the rest WRITE."""
+    """The least role a request needs: reads need READ, accounts and retention ADMIN, else WRITE."""
     if path.startswith("/api/auth/") and path != "/api/auth/whoami":
+        return Role.ADMIN
+    if path == "/api/retention" or path.startswith("/api/retention/"):
         return Role.ADMIN
     if method in ("GET", "HEAD", "OPTIONS"):
         return Role.READ

@@ -25,7 +25,9 @@ from spyglass.collector.metrics import ServerMetrics
 from spyglass.collector.pipeline import Pipeline
 from spyglass.collector.pricing import PriceTable
 from spyglass.collector.redaction import Redactor
+from spyglass.collector.retention import RetentionWorker
 from spyglass.collector.routes import otlp_http, query
+from spyglass.collector.routes import retention as retention_routes
 from spyglass.collector.rows import SPAN_COLUMNS, SpanBatch, build_batch
 from spyglass.collector.settings import ServerSettings
 from spyglass.collector.spool_import import pipeline_submitter, run_spool_import
@@ -124,6 +126,12 @@ def create_app(settings: ServerSettings | None = None, *, load_demo: bool = Fals
         app.state.services = services
         if settings.auth_enabled:
             app.state.gate = open_gate(services, settings)
+        retention = RetentionWorker(
+            services.store.client, services.store.db, settings.retention_days,
+            services.metrics.retention,
+        )  # fmt: skip
+        retention.start()
+        app.state.retention = retention
         if load_demo:
             request = demo_request()
             batch = build_batch(request, services.prices, None)
@@ -145,6 +153,7 @@ def create_app(settings: ServerSettings | None = None, *, load_demo: bool = Fals
             yield
         finally:
             spool_task.cancel()
+            retention.shutdown()
             services.pipeline.shutdown()
             services.store.client.close()
             log.info("spyglass stopped: %s", services.pipeline.stats)
@@ -166,6 +175,7 @@ def create_app(settings: ServerSettings | None = None, *, load_demo: bool = Fals
     app.include_router(auth_routes.router)
     app.include_router(otlp_http.router)
     app.include_router(query.router)
+    app.include_router(retention_routes.router)
     app.include_router(tracking_server.router)
     mount_ui(app)  # web UI: /, /traces, /sessions, /dashboard, /static
 

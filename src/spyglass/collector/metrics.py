@@ -11,6 +11,7 @@ import threading
 from collections import Counter
 
 from spyglass.collector.pipeline import PipelineStats
+from spyglass.store.expiry import SweepReport
 
 INSERT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -41,6 +42,66 @@ class Histogram:
         return out
 
 
+class RetentionStats:
+    """What the retention sweeps did (`spyglass.collector.retention`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.runs = 0
+        self.failures = 0
+        self.dropped_partitions: Counter[str] = Counter()
+        self.removed_rows: Counter[tuple[str, str]] = Counter()  # (table, how)
+        self.last_success = 0.0
+        self.last_seconds = 0.0
+
+    def record(self, report: SweepReport) -> None:
+        with self._lock:
+            self.runs += 1
+            self.last_success = report.started_at.timestamp() + report.seconds
+            self.last_seconds = report.seconds
+            for t in report.tables:
+                self.dropped_partitions[t.table] += len(t.dropped_partitions)
+                self.removed_rows[(t.table, "partition")] += t.dropped_rows
+                self.removed_rows[(t.table, "delete")] += t.deleted_rows
+
+    def failed(self) -> None:
+        with self._lock:
+            self.failures += 1
+
+    def lines(self) -> list[str]:
+        with self._lock:
+            partitions = sorted(self.dropped_partitions.items())
+            rows = sorted(self.removed_rows.items())
+            runs, failures = self.runs, self.failures
+            last, seconds = self.last_success, self.last_seconds
+        return [
+            "# HELP spyglass_retention_runs_total Retention sweeps completed.",
+            "# TYPE spyglass_retention_runs_total counter",
+            f"spyglass_retention_runs_total {runs}",
+            "# HELP spyglass_retention_failures_total Retention sweeps that failed.",
+            "# TYPE spyglass_retention_failures_total counter",
+            f"spyglass_retention_failures_total {failures}",
+            "# HELP spyglass_retention_partitions_dropped_total Whole monthly partitions dropped.",
+            "# TYPE spyglass_retention_partitions_dropped_total counter",
+            *(
+                f'spyglass_retention_partitions_dropped_total{{table="{t}"}} {n}'
+                for t, n in partitions
+            ),  # fmt: skip
+            "# HELP spyglass_retention_rows_removed_total Expired rows removed, by table and way.",
+            "# TYPE spyglass_retention_rows_removed_total counter",
+            *(
+                f'spyglass_retention_rows_removed_total{{table="{t}",how="{how}"}} {n}'
+                for (t, how), n in rows
+            ),  # fmt: skip
+            "# HELP spyglass_retention_last_success_timestamp_seconds End of the last sweep.",
+            "# TYPE spyglass_retention_last_success_timestamp_seconds gauge",
+            f"spyglass_retention_last_success_timestamp_seconds {last}",
+            "# HELP spyglass_retention_last_duration_seconds Duration of the last sweep.",
+            "# TYPE spyglass_retention_last_duration_seconds gauge",
+            f"spyglass_retention_last_duration_seconds {seconds}",
+        ]
+
+
 class ServerMetrics:
     """What the receiver counts; the pipeline's own counters are read at render time."""
 
@@ -50,6 +111,7 @@ class ServerMetrics:
         self.accepted_spans = 0
         self.rejected_spans = 0
         self.insert_seconds = Histogram()
+        self.retention = RetentionStats()
 
     def otlp_response(self, status: int, accepted: int = 0, rejected: int = 0) -> None:
         with self._lock:
@@ -86,5 +148,6 @@ class ServerMetrics:
             "# HELP spyglass_insert_seconds Time per span insert statement.",
             "# TYPE spyglass_insert_seconds histogram",
             *self.insert_seconds.lines("spyglass_insert_seconds"),
+            *self.retention.lines(),
         ]
         return "\n".join(lines) + "\n"

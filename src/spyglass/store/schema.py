@@ -17,6 +17,7 @@ from clickhouse_connect.driver.client import Client
 
 from spyglass.errors import ConfigError
 from spyglass.store.auth_store import auth_statements
+from spyglass.store.retention import retention_statements
 from spyglass.store.tracking_schema import logged_model_statements, tracking_statements
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -33,7 +34,8 @@ class SchemaOptions:
         database: database holding every Spyglass table.
         cluster: a ClickHouse cluster name; when set, tables use Replicated engines and every
             DDL statement runs ``ON CLUSTER``.
-        retention_days: drop spans and summaries older than this many days (whole parts only).
+        retention_days: drop spans and summaries older than this many days (whole parts only;
+            the retention sweep, `spyglass.store.expiry`, also enforces it row by row).
     """
 
     database: str = "spyglass"
@@ -227,6 +229,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         4, "users and API keys", lambda o: auth_statements(o.database, o.on_cluster, o.engine)
     ),
     Migration(5, "raw input/output of natively ingested spans", _raw_io),
+    Migration(
+        6,
+        "per-project retention settings",
+        lambda o: retention_statements(o.database, o.on_cluster, o.engine),
+    ),
 )
 
 
