@@ -177,11 +177,12 @@ def _sweep_table(client: Client, table: str, c: Cutoffs, current_month: str) -> 
             out.dropped_rows += count
             del expired[partition]
     if expired:
-        # lightweight_deletes_sync=1: wait for this replica, so callers see the result.
+        # Wait for this replica, so callers see the result (older servers: mutations_sync).
+        sync = "lightweight_deletes_sync"
+        if sync not in client.server_settings:
+            sync = "mutations_sync"
         client.command(
-            f"DELETE FROM {table} WHERE {condition}",
-            parameters=params,
-            settings={"lightweight_deletes_sync": 1},
+            f"DELETE FROM {table} WHERE {condition}", parameters=params, settings={sync: 1}
         )
         out.deleted_rows = sum(expired.values())
     return out
