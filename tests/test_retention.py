@@ -122,6 +122,15 @@ def test_server_wide_retention_covers_projects_without_their_own_and_caps_the_re
     assert orphan_summaries(store) == 0
 
 
+def test_server_wide_retention_alone_applies_to_every_project(
+    store: TraceStore, seeded: dict[str, dict[float, str]]
+) -> None:
+    sweep(store.client, store.db, {}, 60, NOW)
+    assert trace_ids(store, "spans", "b") == {seeded["b"][10], seeded["b"][45]}
+    assert counts(store, "traces") == {"a": 2, "b": 2, "c": 1}
+    assert orphan_summaries(store) == 0
+
+
 def test_the_current_month_is_never_dropped_whole(store: TraceStore) -> None:
     spec = days_ago(0.5)
     store_traces(store, [spec], "a")
