@@ -18,7 +18,7 @@ from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-
 from json.scanner import make_scanner
 from typing import Any, cast
 
-__all__ = ["SPAN_TYPES", "USAGE_KEYS", "Canonical", "normalize"]
+__all__ = ["SPAN_TYPES", "USAGE_KEYS", "Canonical", "messages_text", "normalize"]
 
 SPAN_TYPES = (
     "LLM",
@@ -295,6 +295,15 @@ def normalize(
     except Exception:
         # Ingest must survive any span; the helpers already skip odd values, this is the net.
         return _empty()
+
+
+def messages_text(text: str) -> str:
+    """Canonical messages (compact JSON) from a JSON message list in any dialect, else ``""``."""
+    try:
+        messages = _messages(text)
+    except Exception:
+        return ""
+    return _encode(messages) if messages else ""
 
 
 def _empty() -> Canonical:

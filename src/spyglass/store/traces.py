@@ -18,6 +18,7 @@ from clickhouse_connect.driver.client import Client
 
 from spyglass.errors import BadRequestError
 from spyglass.store.filters import CompiledFilter, Field, FilterError, compile_filter
+from spyglass.store.raw_io import canonical_preview, canonical_span_json
 from spyglass.store.schema import SchemaOptions
 from spyglass.store.span_json import SPAN_JSON_SQL
 
@@ -52,12 +53,13 @@ _TRACE_SELECT = """
     max(user_id) AS user,
     max(input) AS input,
     max(output) AS output,
-    if(errors > 0, 'ERROR', 'OK') AS status
+    if(errors > 0, 'ERROR', 'OK') AS status,
+    max(raw_io) AS raw_io
 """
 _TRACE_COLUMNS = (
     "trace_id", "t_start", "t_end", "duration_ns", "name", "service", "has_root", "spans",
     "errors", "llm_calls", "input_tokens", "output_tokens", "tokens", "cost", "models",
-    "session", "user", "input", "output", "status",
+    "session", "user", "input", "output", "status", "raw_io",
 )  # fmt: skip
 
 # Fields of the filter language on trace lists (columns of the aggregated row above).
@@ -470,6 +472,9 @@ class TraceStore:
         r["duration_ms"] = r.pop("duration_ns") / 1e6
         r["has_root"] = bool(r["has_root"])
         r["models"] = sorted(r["models"])
+        if r.pop("raw_io", 0):
+            r["input"] = canonical_preview(r["input"])
+            r["output"] = canonical_preview(r["output"])
         return r
 
     def get_trace(
@@ -517,7 +522,7 @@ class TraceStore:
                 "({c_start:Int64}, {c_span:String})"
             )
         sql = f"""
-            SELECT {SPAN_JSON_SQL}, toUnixTimestamp64Nano(start_time), span_id
+            SELECT {SPAN_JSON_SQL}, toUnixTimestamp64Nano(start_time), span_id, raw_io
             FROM {self.db}.spans
             WHERE project = {{project:String}} AND trace_id = {{trace_id:String}} {after}
             ORDER BY toUnixTimestamp64Nano(start_time), span_id
@@ -529,7 +534,8 @@ class TraceStore:
         rows = rows[:limit]
         # ClickHouse writes each span's JSON (attribute values are stored JSON-encoded), so a
         # 10k-span page costs no per-value work in Python.
-        spans = orjson.Fragment("[" + ",".join(row[0] for row in rows) + "]")
+        texts = (canonical_span_json(row[0]) if row[3] else row[0] for row in rows)
+        spans = orjson.Fragment("[" + ",".join(texts) + "]")
         next_cursor = encode_cursor(rows[-1][1], rows[-1][2]) if more else None
         return {"spans": spans, "next_cursor": next_cursor}
 

@@ -1,0 +1,32 @@
+"""Canonical input/output for spans stored with ``raw_io = 1``.
+
+The native ingest path keeps the source text of message-bearing attributes in ``input`` /
+``output`` instead of the canonical ``[{"role", "content"}]`` messages (building those costs
+more per span than the rest of ingest). Readers rebuild them here with the same `normalize`
+the Python path runs at ingest, from the stored attributes and events, so both paths answer
+the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from spyglass.collector.normalize import messages_text, normalize
+
+
+def canonical_span_json(span_json: str) -> str:
+    """A span's API JSON with input/output rebuilt from its attributes and events."""
+    span: dict[str, Any] = orjson.loads(span_json)
+    attributes = span.get("attributes") or {}
+    events = [(e.get("name", ""), e.get("attributes") or {}) for e in span.get("events") or ()]
+    canonical = normalize(attributes, events)
+    span["input"] = canonical.input
+    span["output"] = canonical.output
+    return orjson.dumps(span).decode()
+
+
+def canonical_preview(text: str) -> str:
+    """A trace summary's input/output preview: canonical messages when the text is complete."""
+    return messages_text(text) or text

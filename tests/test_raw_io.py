@@ -1,0 +1,75 @@
+"""Spans stored with raw input/output (native ingest) read back like the Python path's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from spyglass.collector.pricing import PriceTable
+from spyglass.collector.rows import SPAN_COLUMNS, build_batch
+from spyglass.store.outline import get_span
+from spyglass.store.traces import TraceQuery, TraceStore
+from tests.factory import TraceSpec, export_request, kv
+
+FIXTURES = Path(__file__).parent / "fixtures" / "dialects"
+DIALECTS = sorted(p.stem for p in FIXTURES.glob("*.json"))
+
+
+def store_both_ways(store: TraceStore, attributes: dict[str, Any], events: list[Any]) -> str:
+    """The same root span in project "python" as built, and in "raw" as native ingest keeps it."""
+    spec = TraceSpec(name="call", attributes=attributes)
+    request = export_request([spec])
+    span = request.resource_spans[0].scope_spans[0].spans[0]
+    for event in events:
+        added = span.events.add(name=event["name"], time_unix_nano=span.start_time_unix_nano)
+        added.attributes.extend(kv(k, v) for k, v in event["attributes"].items())
+    names = [*SPAN_COLUMNS, "raw_io"]
+    for project, raw in (("python", False), ("raw", True)):
+        batch = build_batch(request, PriceTable.load(), project)
+        columns = [*batch.columns, [int(raw)] * batch.count]
+        if raw:
+            # What the native path stores: some source text, not the canonical messages.
+            columns[names.index("input")] = ["raw source text"] * batch.count
+            columns[names.index("output")] = [""] * batch.count
+        store.insert_spans(names, columns)
+    return spec.trace_id.hex()
+
+
+def span_of(store: TraceStore, project: str, trace_id: str) -> dict[str, Any]:
+    page = store.get_spans(project, trace_id)
+    spans: list[dict[str, Any]] = orjson.loads(orjson.dumps(page["spans"]))
+    assert len(spans) == 1
+    return spans[0]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_raw_span_reads_back_with_the_canonical_input_and_output(
+    store: TraceStore, dialect: str
+) -> None:
+    doc = json.loads((FIXTURES / f"{dialect}.json").read_text(encoding="utf-8"))
+    trace_id = store_both_ways(store, doc["attributes"], doc["events"])
+    expected = span_of(store, "python", trace_id)
+    got = span_of(store, "raw", trace_id)
+    assert expected["input"].startswith("[{")  # canonical messages, not the fixture's text
+    assert (got["input"], got["output"]) == (expected["input"], expected["output"])
+    one = get_span(store, "raw", trace_id, got["span_id"])
+    assert one is not None
+    assert (one["input"], one["output"]) == (expected["input"], expected["output"])
+
+
+def test_a_raw_trace_summary_shows_canonical_messages_when_its_preview_is_whole(
+    store: TraceStore,
+) -> None:
+    messages = [{"role": "user", "parts": [{"type": "text", "content": "hi there"}]}]
+    spec = TraceSpec(name="call", attributes={"gen_ai.input.messages": json.dumps(messages)})
+    batch = build_batch(export_request([spec]), PriceTable.load(), "raw")
+    names = [*SPAN_COLUMNS, "raw_io"]
+    columns = [*batch.columns, [1]]
+    columns[names.index("input")] = [json.dumps(messages)]
+    store.insert_spans(names, columns)
+    page = store.list_traces(TraceQuery(project="raw"))
+    assert page["traces"][0]["input"] == '[{"role":"user","content":"hi there"}]'
