@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from spyglass.collector.normalize import normalize
 from spyglass.collector.otlp import id_hex
@@ -44,6 +45,8 @@ MAX_TIME_NS = 2**63 - 1  # the range of DateTime64(9)
 _KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
 _STATUS = ("UNSET", "OK", "ERROR")
 _dumps = orjson.dumps
+_ZERO_TRACE = b"\0" * 16
+_ZERO_SPAN = b"\0" * 8
 
 
 @dataclass
@@ -127,6 +130,27 @@ def resolve_project(header_project: str | None, resource: Mapping[str, Any]) -> 
     return DEFAULT_PROJECT
 
 
+def span_error(span: Span) -> str | None:
+    """Why ``span`` cannot be stored (ids, times), or None when it is valid.
+
+    Shared by the Python ingest path and the native one (`spyglass.collector.native`), which
+    must reject exactly the same spans with the same messages.
+    """
+    trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
+    if len(trace_id) != 16 or trace_id == _ZERO_TRACE:
+        return f"span {span.name[:80]!r}: trace_id must be 16 non-zero bytes"
+    if len(span_id) != 8 or span_id == _ZERO_SPAN:
+        return f"span {span.name[:80]!r}: span_id must be 8 non-zero bytes"
+    if parent and len(parent) != 8:
+        return f"span {span.name[:80]!r}: parent_span_id must be 8 bytes"
+    start = span.start_time_unix_nano
+    if start == 0:
+        return f"span {span.name[:80]!r}: start_time_unix_nano is missing"
+    if start > MAX_TIME_NS or span.end_time_unix_nano > MAX_TIME_NS:
+        return f"span {span.name[:80]!r}: timestamp is past the year 2262"
+    return None
+
+
 def build_batch(
     request: ExportTraceServiceRequest,
     prices: PriceTable,
@@ -164,23 +188,12 @@ def _build_batch(
             scope_name = scope_spans.scope.name
             scope_version = scope_spans.scope.version
             for span in scope_spans.spans:
+                error = span_error(span)
+                if error is not None:
+                    batch.reject(error)
+                    continue
                 trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
-                if len(trace_id) != 16 or trace_id == b"\0" * 16:
-                    batch.reject(f"span {span.name[:80]!r}: trace_id must be 16 non-zero bytes")
-                    continue
-                if len(span_id) != 8 or span_id == b"\0" * 8:
-                    batch.reject(f"span {span.name[:80]!r}: span_id must be 8 non-zero bytes")
-                    continue
-                if parent and len(parent) != 8:
-                    batch.reject(f"span {span.name[:80]!r}: parent_span_id must be 8 bytes")
-                    continue
                 start, end = span.start_time_unix_nano, span.end_time_unix_nano
-                if start == 0:
-                    batch.reject(f"span {span.name[:80]!r}: start_time_unix_nano is missing")
-                    continue
-                if start > MAX_TIME_NS or end > MAX_TIME_NS:
-                    batch.reject(f"span {span.name[:80]!r}: timestamp is past the year 2262")
-                    continue
                 if end < start:
                     end = start
                 attrs = decode_attributes(span.attributes)

@@ -1,0 +1,89 @@
+"""Bodies with attribute values nested deeper than the SQL decoder reads.
+
+The INSERT reads a value and the children of an array/kvlist value (deeper levels would cost
+analysis time on every INSERT for values real GenAI spans almost never carry). When a body
+has a deeper value, the INSERT fails with `sql_json.DEEP_ERROR`; `flatten_file` then rewrites
+such values as ``AnyValue.x_spyglass_json`` holding `rows.encode_value`'s text, which the
+SQL stores as is, so the stored JSON is still exactly the Python path's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+from spyglass.collector.native.prepare import frame, varint
+from spyglass.collector.native.proto_schema import VALUE_JSON_FIELD
+from spyglass.collector.rows import any_value, encode_value
+
+__all__ = ["flatten_file", "iter_frames"]
+
+_NESTED = ("array_value", "kvlist_value")
+_JSON_TAG = varint(VALUE_JSON_FIELD << 3 | 2)
+
+
+def iter_frames(data: bytes) -> Iterator[bytes]:
+    """The bodies of a framed file (varint length + message, repeated)."""
+    pos, end = 0, len(data)
+    while pos < end:
+        size = shift = 0
+        while True:
+            byte = data[pos]
+            pos += 1
+            size |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                break
+        yield data[pos : pos + size]
+        pos += size
+
+
+def _too_deep(value: AnyValue) -> bool:
+    kind = value.WhichOneof("value")
+    if kind == "array_value":
+        children = list(value.array_value.values)
+    elif kind == "kvlist_value":
+        children = [kv.value for kv in value.kvlist_value.values]
+    else:
+        return False
+    return any(child.WhichOneof("value") in _NESTED for child in children)
+
+
+def _flatten(attributes: Any) -> bool:
+    changed = False
+    for kv in attributes:
+        if _too_deep(kv.value):
+            text = encode_value(any_value(kv.value)).encode()
+            kv.value.Clear()
+            # Unknown to the OTLP classes: kept as an unknown field when serialized.
+            kv.value.MergeFromString(_JSON_TAG + varint(len(text)) + text)
+            changed = True
+    return changed
+
+
+def flatten_body(body: bytes) -> bytes:
+    """``body`` with values nested too deeply pre-encoded (unchanged if it has none)."""
+    request = ExportTraceServiceRequest.FromString(body)
+    changed = False
+    for resource_spans in request.resource_spans:
+        changed |= _flatten(resource_spans.resource.attributes)
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                changed |= _flatten(span.attributes)
+                for event in span.events:
+                    changed |= _flatten(event.attributes)
+                for link in span.links:
+                    changed |= _flatten(link.attributes)
+    return request.SerializeToString() if changed else body
+
+
+def flatten_file(source: Path, target: Path) -> None:
+    """Write ``source``'s bodies to ``target`` with deep values pre-encoded."""
+    data = source.read_bytes()
+    with target.open("wb") as out:
+        for body in iter_frames(data):
+            out.write(frame(flatten_body(body)))

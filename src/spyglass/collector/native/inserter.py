@@ -1,0 +1,107 @@
+"""`NativeInserter`: one INSERT ... SELECT per batch file of framed OTLP bodies."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from spyglass.collector.native.deep import flatten_file
+from spyglass.collector.native.proto_schema import write_schema
+from spyglass.collector.native.sql_cost import price_parameters
+from spyglass.collector.native.sql_json import DEEP_ERROR
+from spyglass.collector.native.statement import insert_sql
+from spyglass.collector.pricing import PriceTable
+
+__all__ = ["NativeInserter"]
+
+
+class NativeInserter:
+    """Stores the spans of a batch file through ClickHouse's own Protobuf reader.
+
+    Rows equal what the Python path (`rows.build_batch` + `TraceStore.insert_spans`) stores
+    for the same spans, except that input/output derived from messages are kept as source
+    text with ``raw_io = 1`` (see `sql_canonical`; `rebuild_io` gives the canonical text).
+
+    Embedded store (chDB) only: ClickHouse reads the file itself, so the path must be on the
+    engine's machine. Thread-safe: concurrent `insert` calls on one client run in parallel
+    (chDB releases the GIL). Two concurrent inserts must not hold the same spans: the dedup
+    only sees committed rows.
+    """
+
+    def __init__(
+        self, client: Client, database: str, prices: PriceTable, schema_dir: str | Path
+    ) -> None:
+        self._client = client
+        self._database = database
+        self._format_schema = write_schema(schema_dir)
+        self._prices = price_parameters(prices)
+        self._sql: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def insert(self, path: Path, trace_ids: Collection[str]) -> int:
+        """Insert every valid span of the framed bodies in ``path``; return the rows inserted.
+
+        Args:
+            path: a file of `PreparedBody.framed` bodies, one after the other.
+            trace_ids: hex trace ids of the file's spans (the union of the bodies'
+                `PreparedBody.trace_ids`). Spans of these traces already stored are not
+                inserted again, nor are repeats within the file (the first one is kept), so
+                replaying a file after a crash stores nothing twice.
+
+        Returns:
+            Rows added to ``spans`` (exact unless another insert of the same traces runs
+            at the same time).
+
+        Raises:
+            clickhouse_connect.driver.exceptions.DatabaseError: ClickHouse could not read a
+                body (the caller isolates bad bodies). Rows of earlier blocks may be stored;
+                a replay of the file completes it without duplicates.
+
+        Example:
+            >>> inserter.insert(Path("/data/spool/batch-000042.bin"), trace_ids)
+            50000
+        """
+        if not trace_ids:
+            return 0
+        source = Path(path).resolve()
+        ids = sorted(trace_ids)
+        before = self._count(ids)
+        try:
+            self._run(source, ids)
+        except Exception as exc:
+            if DEEP_ERROR not in str(exc):
+                raise
+            # Rare: some value is nested deeper than the SQL reads. Re-run on a copy with such
+            # values pre-encoded; rows of blocks stored before the failure are skipped.
+            flat = source.with_name(f"{source.name}.{os.getpid()}.{threading.get_ident()}.flat")
+            try:
+                flatten_file(source, flat)
+                self._run(flat, ids)
+            finally:
+                flat.unlink(missing_ok=True)
+        return self._count(ids) - before
+
+    def _statement(self, path: str) -> str:
+        with self._lock:
+            sql = self._sql.get(path)
+            if sql is None:
+                if len(self._sql) > 64:  # paths are usually a few rotating spool names
+                    self._sql.clear()
+                sql = self._sql[path] = insert_sql(self._database, path, self._format_schema)
+            return sql
+
+    def _run(self, path: Path, trace_ids: list[str]) -> None:
+        parameters: dict[str, Any] = {"tids": trace_ids, **self._prices}
+        self._client.command(self._statement(str(path)), parameters=parameters)
+
+    def _count(self, trace_ids: list[str]) -> int:
+        rows = self._client.query(
+            f"SELECT count() FROM {self._database}.spans WHERE trace_id IN {{tids:Array(String)}}",
+            parameters={"tids": trace_ids},
+        ).result_rows
+        return int(rows[0][0])

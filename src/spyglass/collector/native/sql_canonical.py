@@ -1,0 +1,341 @@
+"""SQL for `normalize`'s canonical fields, read from the JSON-encoded attribute map.
+
+Every expression here mirrors a rule of ``spyglass.collector.normalize`` (the same key lists
+are imported from it), evaluated on ``_a``: the span's attributes as stored (JSON text per
+value) merged under the last ``gen_ai.client.inference.operation.details`` event's, as
+`normalize` merges them. The JSON text tells the Python type of each value: ``"`` a str,
+digits an int, ``.``/``e`` a float, ``true``/``false`` a bool, ``[`` a list, ``{`` a dict,
+``null`` None (absent for `normalize`).
+
+Input/output: where the canonical text comes from a plain text key (``input.value`` …) the
+row stores exactly that. Where any message source is involved (message attributes, indexed
+messages, GenAI events, legacy prompt/completion, system instructions, MLflow payloads), or
+the plain value is not a string or was cut at 1,000,000 chars, the row gets ``raw_io = 1``
+and holds searchable source text; readers rebuild the canonical text (`rebuild_io`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from spyglass.collector import normalize as n
+from spyglass.collector.native.sql_json import sq
+from spyglass.collector.rows import MAX_VALUE_CHARS
+
+A = "_a"  # the merged attribute map of level D
+EVENT_NAMES = "_en"  # Array(String) event names of the span
+EVENT_MAPS = "_em"  # Array(Map(String, String)) event attributes (JSON values)
+
+# Exactly the characters Python's str.isspace() accepts (what str.strip() removes).
+_PY_WS = (
+    "[\\\\t\\\\n\\\\x0B\\\\x0C\\\\r\\\\x1C-\\\\x1F \u0085\u00a0\u1680\u2000-\u200a"
+    "\u2028\u2029\u202f\u205f\u3000]"
+)
+_INVALID = "-2"  # a count that is not one (see `_count`)
+
+
+def arr(items: Sequence[str]) -> str:
+    return "[" + ", ".join(sq(i) for i in items) + "]"
+
+
+def tmap(mapping: Mapping[str, str], x: str, default: str = "''") -> str:
+    """``mapping.get(x, default)`` as transform()."""
+    return f"transform({x}, {arr(list(mapping))}, {arr(list(mapping.values()))}, {default})"
+
+
+def v(key: str, m: str = A) -> str:
+    return f"{m}[{sq(key)}]"
+
+
+def present(key: str, m: str = A) -> str:
+    """`normalize`'s ``get(key) is not None``: a value that is not JSON null."""
+    return f"({v(key, m)} NOT IN ('', 'null'))"
+
+
+def is_str(t: str) -> str:
+    return f"startsWith({t}, '\"')"
+
+
+def py_strip(x: str) -> str:
+    return f"replaceRegexpAll({x}, '^{_PY_WS}+|{_PY_WS}+$', '')"
+
+
+def py_lstrip(x: str) -> str:
+    return f"replaceRegexpOne({x}, '^{_PY_WS}+', '')"
+
+
+def str_of(t: str) -> str:
+    """The str of a JSON text that holds one (else '')."""
+    return f"if({is_str(t)}, JSONExtractString({t}), '')"
+
+
+def text_of(t: str) -> str:
+    """Searchable text of any value: a str as is, JSON for the rest, '' for None."""
+    return f"multiIf({is_str(t)}, JSONExtractString({t}), {t} = 'null', '', {t})"
+
+
+def first_str(keys: Sequence[str]) -> str:
+    """`normalize._first_str`: the first str value with non-blank stripped text."""
+    cands = ", ".join(f"if({is_str(v(k))}, {py_strip(str_of(v(k)))}, '')" for k in keys)
+    return f"arrayFirst(_x -> _x != '', [{cands}, ''])"
+
+
+def mlflow_value_str(t: str) -> str:
+    """`normalize._mlflow_value` of a value, as a str ('' when the result is not a str)."""
+    s = f"JSONExtractString({t})"
+    return (
+        f"if({is_str(t)}, multiIf(startsWith({s}, '\"') AND JSONType({s}) = 'String', "
+        f"JSONExtractString({s}), (startsWith({s}, '{{') OR startsWith({s}, '[')) AND "
+        f"JSONType({s}) IN ('Object', 'Array'), '', {s}), '')"
+    )
+
+
+def mlflow_object(t: str) -> str:
+    """JSON text of `_mlflow_value`'s result when it is a dict, else ''."""
+    s = f"JSONExtractString({t})"
+    return (
+        f"multiIf(startsWith({t}, '{{'), {t}, {is_str(t)} AND startsWith({s}, '{{') "
+        f"AND JSONType({s}) = 'Object', {s}, '')"
+    )
+
+
+def first_mlflow_str(keys: Sequence[str]) -> str:
+    cands = ", ".join(py_strip(mlflow_value_str(v(k))) for k in keys)
+    return f"arrayFirst(_x -> _x != '', [{cands}, ''])"
+
+
+def ident(t: str) -> str:
+    """`normalize._id`: a stripped str or an int's digits."""
+    return f"multiIf({is_str(t)}, {py_strip(str_of(t))}, match({t}, '^-?[0-9]+$'), {t}, '')"
+
+
+def first_id(keys: Sequence[str], mlflow_key: str) -> str:
+    cands = ", ".join(ident(v(k)) for k in keys)
+    ml = v(mlflow_key)
+    mlflow = f"if(match({ml}, '^-?[0-9]+$'), {ml}, {py_strip(mlflow_value_str(ml))})"
+    return f"arrayFirst(_x -> _x != '', [{cands}, {mlflow}, ''])"
+
+
+def count(t: str) -> str:
+    """`normalize._count` of a JSON text: an Int64 count, or -2 for none."""
+    return (
+        f"multiIf(match({t}, '^-?[0-9]+$'), if(startsWith({t}, '-') AND NOT match({t}, '^-0+$'), "
+        f"toInt64({_INVALID}), toInt64OrDefault({t}, toInt64({_INVALID}))), "
+        f"match({t}, '^-?[0-9]+(\\\\.[0-9]+)?([eE][-+]?[0-9]+)?$'), "
+        f"if(toFloat64OrZero({t}) >= 0 AND toFloat64OrZero({t}) < 9223372036854775808., "
+        f"toInt64(toFloat64OrZero({t})), {_INVALID}), "
+        f"match({t}, '^\"[0-9]{{1,18}}\"$'), toInt64(substring({t}, 2, length({t}) - 2)), "
+        f"toInt64({_INVALID}))"
+    )
+
+
+_USAGE_NAMES = [name for name, _ in n._USAGE_SOURCES]
+_USAGE_KEYS = [key for _, keys in n._USAGE_SOURCES for key in keys]
+# code = 8 * (1-based name index) + rank: sorting by code puts each name's best source first.
+_USAGE_CODES = [
+    str(8 * (i + 1) + rank)
+    for i, (_, keys) in enumerate(n._USAGE_SOURCES)
+    for rank in range(len(keys))
+]
+_MLFLOW_FIELDS = [dict(n._MLFLOW_USAGE_FIELDS).get(name, "") for name in _USAGE_NAMES]
+
+
+def usage() -> str:
+    """The usage map: the best-ranked valid attribute source per name, MLflow's payload for
+    names still missing, and total = input + output when no total was reported."""
+    found = f"mapFilter((_k, _t) -> has({arr(_USAGE_KEYS)}, _k), {A})"
+    codes = f"[{', '.join(_USAGE_CODES)}]"
+    cand = (
+        f"arraySort(_x -> _x.1, arrayFilter(_x -> _x.2 >= 0, arrayMap((_k, _t) -> "
+        f"(transform(_k, {arr(_USAGE_KEYS)}, {codes}, 0), {count('_t')}), mapKeys(_f), "
+        "mapValues(_f))))"
+    )
+    per_name = (
+        "arrayMap(_i -> if(has(arrayMap(_x -> intDiv(_x.1, 8), _cs), _i), "
+        f"arrayFirst(_x -> intDiv(_x.1, 8) = _i, _cs).2, -1), range(1, {len(_USAGE_NAMES) + 1}))"
+    )
+    mlflow = mlflow_object(v(n._MLFLOW_USAGE_KEY))
+    with_mlflow = (
+        f"arrayMap((_x, _fl) -> if(_x >= 0 OR _fl = '' OR _o = '', _x, greatest("
+        f"{count('JSONExtractRaw(_o, _fl)')}, -1)), {per_name}, {arr(_MLFLOW_FIELDS)})"
+    )
+    t = _USAGE_NAMES.index("total") + 1
+    # Counts are Int64 (-1 = none); the derived total may exceed it, hence Int128.
+    filled = (
+        f"arrayMap((_x, _i) -> if(_i = {t} AND _x < 0 AND (_c[1] >= 0 OR _c[2] >= 0), "
+        "toInt128(greatest(_c[1], 0)) + greatest(_c[2], 0), toInt128(_x)), _c, arrayEnumerate(_c))"
+    )
+    as_map = (
+        f"mapFromArrays(arrayFilter((_n, _x) -> _x >= 0, {arr(_USAGE_NAMES)}, _d), "
+        "arrayMap(_x -> toUInt64(_x), arrayFilter(_x -> _x >= 0, _d)))"
+    )
+    return (
+        f"CAST(arrayMap((_f, _o) -> arrayMap(_cs -> arrayMap(_c -> arrayMap(_d -> {as_map}, "
+        f"[{filled}])[1], [{with_mlflow}])[1], [{cand}])[1], [{found}], [{mlflow}])[1], "
+        "'Map(LowCardinality(String), UInt64)')"
+    )
+
+
+# --- kinds, model, provider ---------------------------------------------------------------
+
+
+def explicit_kind() -> str:
+    """The span type from framework kinds, the GenAI operation or llm.request.type ('' if none)."""
+    oi = tmap(n._OPENINFERENCE_KINDS, f"upperUTF8({str_of(v('openinference.span.kind'))})")
+    ml = tmap(n._MLFLOW_KINDS, f"upperUTF8({mlflow_value_str(v('mlflow.spanType'))})")
+    tl = tmap(n._TRACELOOP_KINDS, f"lowerUTF8({str_of(v('traceloop.span.kind'))})")
+    op = tmap(n._OPERATION_KINDS, "_op")
+    rt = tmap(n._REQUEST_TYPE_KINDS, "_rt")
+    return f"arrayFirst(_x -> _x != '', [{oi}, {ml}, {tl}, {op}, {rt}, ''])"
+
+
+def models() -> str:
+    """[model keys, embedding, reranker, MLflow]: the source index decides EMBEDDING/RERANKER."""
+    return (
+        f"[{first_str(n._MODEL_KEYS)}, {first_str((n._EMBEDDING_MODEL_KEY,))}, "
+        f"{first_str((n._RERANKER_MODEL_KEY,))}, {first_mlflow_str(n._MLFLOW_MODEL_KEYS)}]"
+    )
+
+
+def provider() -> str:
+    found = (
+        f"lowerUTF8(arrayFirst(_x -> _x != '', [{first_str(n._PROVIDER_KEYS)}, "
+        f"{first_mlflow_str((n._MLFLOW_PROVIDER_KEY,))}, '']))"
+    )
+    return f"arrayMap(_p -> {tmap(n._PROVIDER_ALIASES, '_p', '_p')}, [{found}])[1]"
+
+
+# --- messages -----------------------------------------------------------------------------
+
+
+def is_messages(t: str) -> str:
+    """`normalize._messages(value)` is non-empty: a JSON array (or an attribute array) whose
+    items are all objects, or strings holding a JSON object."""
+    j = f"if({is_str('_t')}, {py_lstrip('JSONExtractString(_t)')}, _t)"
+    item = (
+        "JSONType(_i) = 'Object' OR (JSONType(_i) = 'String' AND "
+        f"JSONType({py_lstrip('JSONExtractString(_i)')}) = 'Object')"
+    )
+    body = f"notEmpty(_r) AND arrayAll(_i -> {item}, _r)"
+    check = (
+        f"(startsWith(_t, '\"[') OR startsWith(_t, '[') OR ({is_str('_t')} AND "
+        f"startsWith(_j, '['))) AND arrayMap(_r -> {body}, [JSONExtractArrayRaw(_j)])[1]"
+    )
+    return f"arrayMap(_t -> arrayMap(_j -> {check}, [{j}])[1], [{t}])[1]"
+
+
+def _indexed(prefix: str, tail: Sequence[str]) -> str:
+    """An indexed dialect gives messages: its first index has a role, content or call."""
+    first, second = n._INDEXED_MARKERS[prefix]
+    marker = f"(mapContains({A}, {sq(first)}) OR mapContains({A}, {sq(second)}))"
+    any_part = " OR ".join(present(k) for k in (first, second, *tail))
+    return f"({marker} AND ({any_part}))"
+
+
+def _oi(prefix: str) -> str:
+    base = f"{prefix}0.message."
+    return _indexed(
+        prefix,
+        (f"{base}contents.0.message_content.text", f"{base}tool_calls.0.tool_call.function.name"),
+    )
+
+
+def _tl(prefix: str) -> str:
+    return _indexed(prefix, (f"{prefix}0.tool_calls.0.name",))
+
+
+def _joined(prefix: str, suffix: str) -> str:
+    """Values of ``prefix…suffix`` keys joined by newlines (searchable text of indexed msgs)."""
+    return (
+        f"arrayStringConcat(arrayMap(_t -> {text_of('_t')}, mapValues(mapFilter((_k, _t) -> "
+        f"startsWith(_k, {sq(prefix)}) AND endsWith(_k, {sq(suffix)}), {A}))), '\\n')"
+    )
+
+
+def _event_texts(names: Sequence[str]) -> str:
+    content = (
+        "if(mapContains(_m, 'gen_ai.event.content'), _m['gen_ai.event.content'], _m['content'])"
+    )
+    return (
+        f"arrayStringConcat(arrayMap(_m -> {text_of(content)}, arrayFilter((_m, _n) -> _n IN "
+        f"{arr(names)}, {EVENT_MAPS}, {EVENT_NAMES})), '\\n')"
+    )
+
+
+def _legacy_event(name: str, key: str) -> str:
+    return f"arrayLast((_m, _n) -> _n = {sq(name)}, {EVENT_MAPS}, {EVENT_NAMES})[{sq(key)}]"
+
+
+def side_columns(is_input: bool) -> dict[str, str]:
+    """Level-D columns for one side (prefix ``_in``/``_out``), combined by `side`:
+    ``pre`` the message sources give messages, ``pt`` their text when they give none,
+    ``src`` searchable source text, ``sys`` system instructions make a message (input only),
+    ``pl`` the first plain text value (JSON), ``mlp``/``ml``/``mlt`` the MLflow payload is
+    present / gives messages / its text."""
+    key, oi_prefix, tl_prefix, legacy = n._IN_SIDE if is_input else n._OUT_SIDE
+    plain_keys = n._INPUT_TEXT_KEYS if is_input else n._OUTPUT_TEXT_KEYS
+    role_events = list(n._EVENT_ROLES) if is_input else ["gen_ai.choice"]
+    legacy_event = "gen_ai.content.prompt" if is_input else "gen_ai.content.completion"
+    lev = _legacy_event(legacy_event, legacy)
+    oi, tl = _oi(oi_prefix), _tl(tl_prefix)
+    events = f"hasAny({EVENT_NAMES}, {arr(role_events)})"
+    # The legacy value: the attribute, else the last legacy event's.
+    legacy_t = f"if({present(legacy)}, {v(legacy)}, {lev})"
+    indexed = f"({oi} OR {tl} OR {events})"
+    cols: dict[str, str] = {}
+    cols["pre"] = (
+        f"arrayMap(_l -> multiIf({present(key)}, {is_messages(v(key))}, {indexed}, 1, "
+        f"_l NOT IN ('', 'null'), {is_messages('_l')}, 0), [{legacy_t}])[1]"
+    )
+    cols["pt"] = (
+        f"arrayMap(_l -> multiIf({present(key)}, {text_of(v(key))}, {indexed}, '', "
+        f"{text_of('_l')}), [{legacy_t}])[1]"
+    )
+    source = (
+        f"multiIf({present(key)}, {text_of(v(key))}, {oi}, {_joined(oi_prefix, '.content')}, "
+        f"{tl}, {_joined(tl_prefix, '.content')}, {events}, {_event_texts(role_events)}, "
+        f"{text_of(legacy_t)})"
+    )
+    if is_input:
+        sys_key = "gen_ai.system_instructions"
+        t = v(sys_key)
+        s = py_lstrip(f"JSONExtractString({t})")
+        cols["sys"] = (
+            f"{present(sys_key)} AND multiIf(startsWith({t}, '{{'), 1, startsWith({t}, '['), "
+            f"{t} != '[]', {is_str(t)}, if((startsWith({s}, '[') OR startsWith({s}, '{{')) AND "
+            f"JSONType({s}) != 'Null', JSONType({s}) = 'Object' OR (JSONType({s}) = 'Array' "
+            f"AND JSONLength({s}) > 0), {t} != '\"\"'), 0)"
+        )
+        source = f"arrayFirst(_x -> _x != '', [{source}, {text_of(t)}, ''])"
+    cols["src"] = source
+    plain = ", ".join(v(k) for k in plain_keys)
+    cols["pl"] = f"arrayFirst(_t -> _t NOT IN ('', 'null', '\"\"'), [{plain}, ''])"
+    mlflow_key = "mlflow.spanInputs" if is_input else "mlflow.spanOutputs"
+    obj = mlflow_object(v(mlflow_key))
+    if is_input:
+        from_obj = is_messages("JSONExtractRaw(_o, 'messages')")
+    else:
+        objs = "arrayFilter(_i -> JSONType(_i) = 'Object', _r)"
+        from_obj = (
+            f"arrayMap(_r -> if(notEmpty(_r), notEmpty({objs}) AND arrayAll(_i -> "
+            f"JSONType(JSONExtractRaw(_i, 'message')) = 'Object', {objs}), "
+            "JSONHas(_o, 'role') AND JSONHas(_o, 'content')), "
+            "[JSONExtractArrayRaw(JSONExtractRaw(_o, 'choices'))])[1]"
+        )
+    cols["mlp"] = present(mlflow_key)
+    cols["ml"] = f"arrayMap(_o -> _o != '' AND {from_obj}, [{obj}])[1]"
+    cols["mlt"] = text_of(v(mlflow_key))
+    return cols
+
+
+def side(p: str) -> tuple[str, str, str]:
+    """(has messages, text, raw) from the level-D columns of prefix ``p`` (`side_columns`),
+    in normalize's order: message sources (+ system), else plain text keys, else MLflow."""
+    msgs = f"({p}_pre OR ({p}_sys AND ({p}_pre OR {p}_pt = '')))" if p == "_in" else f"{p}_pre"
+    has = f"multiIf({msgs}, 1, {p}_pt != '', 0, {p}_pl != '', 0, {p}_ml)"
+    text = f"multiIf({msgs} OR {p}_pt != '', {p}_src, {p}_pl != '', {text_of(f'{p}_pl')}, {p}_mlt)"
+    exact = (
+        f"NOT {msgs} AND {p}_pt = '' AND (({is_str(f'{p}_pl')} AND length({p}_pl) <= "
+        f"{MAX_VALUE_CHARS}) OR ({p}_pl = '' AND NOT {p}_mlp))"
+    )
+    return has, text, f"NOT ({exact})"

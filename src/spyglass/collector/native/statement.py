@@ -1,0 +1,211 @@
+"""The ``INSERT INTO spans ... SELECT ... FROM file(..., 'Protobuf', ...)`` statement.
+
+Levels, innermost first. ClickHouse plans each level's columns again per INSERT (~70 µs per
+column per level) and blows up past ~5 levels, so each level computes what the next needs:
+  A  per body: the project override, resource attribute lists, and all valid spans of all
+     resources/scopes as one array (invalid spans dropped inside arrayFilter, by the rule of
+     `rows.span_error`)
+  B  ARRAY JOIN the spans: scalar columns; one JSON encoder call for the resource, span,
+     event and link attribute lists (`sql_json.encode_groups`)
+  C  stored maps, events, links, project, service; the map `normalize` reads (details merge)
+  D  canonical fields (`sql_canonical`)
+  E  span type, model, operation, cost (`sql_cost`)
+  F  totals; drop spans already stored or repeated in the file
+"""
+
+from __future__ import annotations
+
+from spyglass.collector import normalize as n
+from spyglass.collector.native import sql_canonical as c
+from spyglass.collector.native.sql_cost import cost_sql
+from spyglass.collector.native.sql_json import encode_groups, explicit_tuple_elements, kv_type, sq
+from spyglass.collector.rows import (
+    DEFAULT_PROJECT,
+    MAX_PROJECT_CHARS,
+    MAX_TIME_NS,
+    PROJECT_RESOURCE_KEYS,
+    SPAN_COLUMNS,
+)
+
+__all__ = ["INSERT_COLUMNS", "insert_sql", "structure"]
+
+INSERT_COLUMNS: tuple[str, ...] = (*SPAN_COLUMNS, "raw_io")
+
+_KINDS = "['UNSPECIFIED','INTERNAL','SERVER','CLIENT','PRODUCER','CONSUMER']"
+_ZERO16 = "repeat('\\0', 16)"
+_ZERO8 = "repeat('\\0', 8)"
+_VALID_SPAN = (
+    f"length(_s.trace_id) = 16 AND _s.trace_id != {_ZERO16} AND length(_s.span_id) = 8 "
+    f"AND _s.span_id != {_ZERO8} AND (_s.parent_span_id = '' OR length(_s.parent_span_id) = 8) "
+    f"AND _s.start_time_unix_nano != 0 AND _s.start_time_unix_nano <= {MAX_TIME_NS} "
+    f"AND _s.end_time_unix_nano <= {MAX_TIME_NS}"
+)
+_DETAILS = "gen_ai.client.inference.operation.details"
+_MAP = "'Map(String, String)'"
+
+
+def structure() -> str:
+    """The input structure: the OTLP fields the INSERT reads (others are skipped)."""
+    kv = kv_type()
+    return (
+        "x_spyglass_project String, "
+        "resource_spans Array(Tuple("
+        f"resource Tuple(attributes {kv}), "
+        "scope_spans Array(Tuple("
+        "scope Tuple(name String, version String), "
+        "spans Array(Tuple("
+        "trace_id String, span_id String, trace_state String, parent_span_id String, "
+        "name String, kind Int32, start_time_unix_nano UInt64, end_time_unix_nano UInt64, "
+        f"attributes {kv}, "
+        f"events Array(Tuple(time_unix_nano UInt64, name String, attributes {kv})), "
+        f"links Array(Tuple(trace_id String, span_id String, attributes {kv})), "
+        "status Tuple(message String, code Int32)"
+        "))))))"
+    )
+
+
+_B_SCALARS = (
+    "trace_id", "span_id", "parent_span_id", "trace_state", "name", "kind", "start_time",
+    "end_time", "duration_ns", "status_code", "status_message", "scope_name", "scope_version",
+)  # fmt: skip
+
+
+def _level_a(source: str) -> str:
+    spans = (
+        "arrayFlatten(arrayMap((_r, _ri) -> arrayFlatten(arrayMap(_x -> arrayMap(_s -> "
+        "(_x.scope.name, _x.scope.version, _ri, _s), "
+        f"arrayFilter(_s -> {_VALID_SPAN}, _x.spans)), _r.scope_spans)), resource_spans, "
+        "arrayEnumerate(resource_spans)))"
+    )
+    return (
+        "SELECT x_spyglass_project AS _hp, resource_spans.resource.attributes AS _res_kvs, "
+        f"{spans} AS _spans FROM {source}"
+    )
+
+
+def _level_b(source: str) -> str:
+    s = "tupleElement(_j, 4)"
+    groups = (
+        f"arrayConcat([_res_kvs[tupleElement(_j, 3)]], [{s}.attributes], "
+        f"{s}.events.attributes, {s}.links.attributes)"
+    )
+    end = f"greatest({s}.end_time_unix_nano, {s}.start_time_unix_nano)"
+    return f"""SELECT _hp,
+    lower(hex({s}.trace_id)) AS trace_id,
+    lower(hex({s}.span_id)) AS span_id,
+    if({s}.parent_span_id IN ('', {_ZERO8}), '', lower(hex({s}.parent_span_id))) AS parent_span_id,
+    {s}.trace_state AS trace_state,
+    {s}.name AS name,
+    transform({s}.kind, [0, 1, 2, 3, 4, 5], {_KINDS}, 'UNSPECIFIED') AS kind,
+    fromUnixTimestamp64Nano(toInt64({s}.start_time_unix_nano), 'UTC') AS start_time,
+    fromUnixTimestamp64Nano(toInt64({end}), 'UTC') AS end_time,
+    {end} - {s}.start_time_unix_nano AS duration_ns,
+    transform({s}.status.code, [0, 1, 2], ['UNSET', 'OK', 'ERROR'], 'UNSET') AS status_code,
+    {s}.status.message AS status_message,
+    tupleElement(_j, 1) AS scope_name,
+    tupleElement(_j, 2) AS scope_version,
+    {encode_groups(groups)} AS _maps,
+    {s}.events.time_unix_nano AS _et, {s}.events.name AS _en,
+    {s}.links.trace_id AS _lt, {s}.links.span_id AS _ls
+FROM ({_level_a(source)}) ARRAY JOIN _spans AS _j"""
+
+
+def _level_c(source: str) -> str:
+    res = f"CAST(_maps[1], {_MAP})"
+    project_keys = ", ".join(c.str_of(f"{res}[{sq(k)}]") for k in PROJECT_RESOURCE_KEYS)
+    project = (
+        f"substringUTF8(arrayFirst(_p -> _p != '', [_hp, {project_keys}, "
+        f"{sq(DEFAULT_PROJECT)}]), 1, {MAX_PROJECT_CHARS})"
+    )
+    em = f"arrayMap(_m -> CAST(_m, {_MAP}), arraySlice(_maps, 3, length(_et)))"
+    attributes = f"CAST(_maps[2], {_MAP})"
+    # normalize reads {**details event attributes, **span attributes}.
+    merged = (
+        f"if(has(_en, {sq(_DETAILS)}), mapUpdate(arrayLast((_m, _n) -> _n = {sq(_DETAILS)}, "
+        f"{em}, _en), {attributes}), {attributes})"
+    )
+    return f"""SELECT {", ".join(_B_SCALARS)},
+    {project} AS project,
+    {c.str_of(f"{res}['service.name']")} AS service_name,
+    {attributes} AS attributes,
+    CAST(_maps[1], 'Map(LowCardinality(String), String)') AS resource_attributes,
+    arrayMap((_t, _n, _m) -> (fromUnixTimestamp64Nano(toInt64(_t), 'UTC'), _n, _m), _et, _en,
+        {em}) AS events,
+    arrayMap((_t, _n, _m) -> (lower(hex(_t)), lower(hex(_n)), CAST(_m, {_MAP})), _lt, _ls,
+        arraySlice(_maps, 3 + length(_et))) AS links,
+    _en, {em} AS _em, {merged} AS _a
+FROM ({_level_b(source)})"""
+
+
+def _level_d(source: str) -> str:
+    sides = [
+        f"{expr} AS {prefix}_{name}"
+        for prefix, is_input in (("_in", True), ("_out", False))
+        for name, expr in c.side_columns(is_input).items()
+    ]
+    return f"""SELECT * EXCEPT (_a, _en, _em),
+    lowerUTF8({c.first_str(("gen_ai.operation.name",))}) AS _op,
+    lowerUTF8({c.str_of(c.v("llm.request.type"))}) AS _rt,
+    {c.explicit_kind()} AS _k0,
+    {c.models()} AS _ml,
+    {c.provider()} AS provider,
+    {c.first_id(n._SESSION_KEYS, n._MLFLOW_SESSION_KEY)} AS session_id,
+    {c.first_id(n._USER_KEYS, n._MLFLOW_USER_KEY)} AS user_id,
+    {c.usage()} AS usage,
+    {", ".join(sides)}
+FROM ({_level_c(source)})"""
+
+
+_SIDE_COLUMNS = ", ".join(
+    f"{p}_{name}" for p, i in (("_in", True), ("_out", False)) for name in c.side_columns(i)
+)
+
+
+def _level_e(source: str) -> str:
+    in_has, in_text, in_raw = c.side("_in")
+    out_has, out_text, out_raw = c.side("_out")
+    model = "arrayFirst(_x -> _x != '', _ml)"
+    source_index = "arrayFirstIndex(_x -> _x != '', _ml)"
+    span_type = (
+        f"arrayFirst(_x -> _x != '', [_k0, if({source_index} = 2, 'EMBEDDING', ''), "
+        f"if({source_index} = 3, 'RERANKER', ''), if({model} != '' OR {in_has} OR {out_has} OR "
+        "notEmpty(usage), 'LLM', 'UNKNOWN')])"
+    )
+    rt_op = c.tmap(n._REQUEST_TYPE_OPERATIONS, "_rt")
+    operation = (
+        f"arrayMap(_st -> multiIf(_op != '', _op, {rt_op} != '', {rt_op}, _st = 'LLM', "
+        f"if({in_has}, 'chat', ''), {c.tmap(n._KIND_OPERATIONS, '_st')}), [{span_type}])[1]"
+    )
+    return f"""SELECT * EXCEPT (_op, _rt, _k0, _ml, {_SIDE_COLUMNS}),
+    {span_type} AS span_type,
+    {in_text} AS input,
+    {out_text} AS output,
+    {model} AS model,
+    {operation} AS operation,
+    {cost_sql(model, "provider", "usage")} AS cost,
+    toUInt8(({in_raw}) OR ({out_raw})) AS raw_io
+FROM ({_level_d(source)})"""
+
+
+def insert_sql(database: str, path: str, format_schema: str, dedup: bool = True) -> str:
+    """The INSERT for one batch file. Binds: ``{tids:Array(String)}`` (trace ids of the
+    batch, for the dedup) and the price arrays of `sql_cost.price_parameters`."""
+    source = f"file({sq(path)}, 'Protobuf', {sq(structure())})"
+    where = ""
+    if dedup:
+        where = (
+            "\nWHERE (project, trace_id, span_id) NOT IN (SELECT project, trace_id, span_id "
+            f"FROM `{database}`.`spans` WHERE trace_id IN {{tids:Array(String)}})"
+            "\nLIMIT 1 BY project, trace_id, span_id"
+        )
+    select = f"""SELECT {", ".join(INSERT_COLUMNS)}
+FROM (SELECT *, usage['total'] AS total_tokens, cost['total'] AS total_cost
+FROM ({_level_e(source)})){where}"""
+    settings = (
+        f"format_schema = {sq(format_schema)}, input_format_protobuf_oneof_presence = 1, "
+        "output_format_json_escape_forward_slashes = 0, optimize_and_compare_chain = 0"
+    )
+    return (
+        f"INSERT INTO {database}.spans ({', '.join(INSERT_COLUMNS)})\n"
+        f"{explicit_tuple_elements(select)}\nSETTINGS {settings}"
+    )
