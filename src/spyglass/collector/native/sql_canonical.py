@@ -83,10 +83,11 @@ def first_str(keys: Sequence[str]) -> str:
 def mlflow_value_str(t: str) -> str:
     """`normalize._mlflow_value` of a value, as a str ('' when the result is not a str)."""
     s = f"JSONExtractString({t})"
+    # Valid JSON that starts with '"' is a string, with '{' or '[' a dict or list.
     return (
-        f"if({is_str(t)}, multiIf(startsWith({s}, '\"') AND JSONType({s}) = 'String', "
-        f"JSONExtractString({s}), (startsWith({s}, '{{') OR startsWith({s}, '[')) AND "
-        f"JSONType({s}) IN ('Object', 'Array'), '', {s}), '')"
+        f"if({is_str(t)}, multiIf(startsWith({s}, '\"'), if(isValidJSON({s}), "
+        f"JSONExtractString({s}), {s}), startsWith({s}, '{{') OR startsWith({s}, '['), "
+        f"if(isValidJSON({s}), '', {s}), {s}), '')"
     )
 
 
@@ -94,8 +95,8 @@ def mlflow_object(t: str) -> str:
     """JSON text of `_mlflow_value`'s result when it is a dict, else ''."""
     s = f"JSONExtractString({t})"
     return (
-        f"multiIf(startsWith({t}, '{{'), {t}, {is_str(t)} AND startsWith({s}, '{{') "
-        f"AND JSONType({s}) = 'Object', {s}, '')"
+        f"multiIf(startsWith({t}, '{{'), {t}, {is_str(t)}, if(startsWith({s}, '{{'), "
+        f"if(isValidJSON({s}), {s}, ''), ''), '')"
     )
 
 
@@ -212,14 +213,17 @@ def is_messages(t: str) -> str:
     """`normalize._messages(value)` is non-empty: a JSON array (or an attribute array) whose
     items are all objects, or strings holding a JSON object."""
     j = f"if({is_str('_t')}, {py_lstrip('JSONExtractString(_t)')}, _t)"
+    # A non-empty JSONExtractArrayRaw means the whole text parsed, so an item that starts
+    # with '{' is an object and one that starts with '"' a string.
     item = (
-        "JSONType(_i) = 'Object' OR (JSONType(_i) = 'String' AND "
-        f"JSONType({py_lstrip('JSONExtractString(_i)')}) = 'Object')"
+        "if(startsWith(_i, '{'), 1, if(startsWith(_i, '\"'), "
+        f"JSONType({py_lstrip('JSONExtractString(_i)')}) = 'Object', 0))"
     )
-    body = f"notEmpty(_r) AND arrayAll(_i -> {item}, _r)"
+    body = f"if(notEmpty(_r), arrayAll(_i -> {item}, _r), 0)"
+    # (JSON functions inside AND/OR cost ~4 ms of analysis each: if() is used instead.)
     check = (
-        f"(startsWith(_t, '\"[') OR startsWith(_t, '[') OR ({is_str('_t')} AND "
-        f"startsWith(_j, '['))) AND arrayMap(_r -> {body}, [JSONExtractArrayRaw(_j)])[1]"
+        f"if(startsWith(_j, '[') AND (startsWith(_t, '[') OR {is_str('_t')}), "
+        f"arrayMap(_r -> {body}, [JSONExtractArrayRaw(_j)])[1], 0)"
     )
     return f"arrayMap(_t -> arrayMap(_j -> {check}, [{j}])[1], [{t}])[1]"
 
@@ -301,10 +305,9 @@ def side_columns(is_input: bool) -> dict[str, str]:
         t = v(sys_key)
         s = py_lstrip(f"JSONExtractString({t})")
         cols["sys"] = (
-            f"{present(sys_key)} AND multiIf(startsWith({t}, '{{'), 1, startsWith({t}, '['), "
-            f"{t} != '[]', {is_str(t)}, if((startsWith({s}, '[') OR startsWith({s}, '{{')) AND "
-            f"JSONType({s}) != 'Null', JSONType({s}) = 'Object' OR (JSONType({s}) = 'Array' "
-            f"AND JSONLength({s}) > 0), {t} != '\"\"'), 0)"
+            f"if({present(sys_key)}, multiIf(startsWith({t}, '{{'), 1, startsWith({t}, '['), "
+            f"{t} != '[]', {is_str(t)}, if(startsWith({s}, '{{'), 1, if(startsWith({s}, '['), "
+            f"if(isValidJSON({s}), JSONLength({s}) > 0, 1), {t} != '\"\"')), 0), 0)"
         )
         source = f"arrayFirst(_x -> _x != '', [{source}, {text_of(t)}, ''])"
     cols["src"] = source
@@ -315,15 +318,15 @@ def side_columns(is_input: bool) -> dict[str, str]:
     if is_input:
         from_obj = is_messages("JSONExtractRaw(_o, 'messages')")
     else:
-        objs = "arrayFilter(_i -> JSONType(_i) = 'Object', _r)"
+        objs = "arrayFilter(_i -> startsWith(_i, '{'), _r)"
         from_obj = (
-            f"arrayMap(_r -> if(notEmpty(_r), notEmpty({objs}) AND arrayAll(_i -> "
-            f"JSONType(JSONExtractRaw(_i, 'message')) = 'Object', {objs}), "
-            "JSONHas(_o, 'role') AND JSONHas(_o, 'content')), "
+            f"arrayMap(_r -> if(notEmpty(_r), if(notEmpty({objs}), arrayAll(_i -> "
+            f"startsWith(JSONExtractRaw(_i, 'message'), '{{'), {objs}), 0), "
+            "if(JSONHas(_o, 'role'), JSONHas(_o, 'content'), 0)), "
             "[JSONExtractArrayRaw(JSONExtractRaw(_o, 'choices'))])[1]"
         )
     cols["mlp"] = present(mlflow_key)
-    cols["ml"] = f"arrayMap(_o -> _o != '' AND {from_obj}, [{obj}])[1]"
+    cols["ml"] = f"arrayMap(_o -> if(_o != '', {from_obj}, 0), [{obj}])[1]"
     cols["mlt"] = text_of(v(mlflow_key))
     return cols
 

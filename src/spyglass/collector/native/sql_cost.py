@@ -84,10 +84,16 @@ def _index() -> str:
         f"arrayMap((_ns, _last) -> arrayMap(_cl -> if({exact} > 0, {exact}, "
         f"arrayMap(_nm -> {prefix}, [{final}])[1]), [{claude}])[1], [_st], [_st[-1]])[1]"
     )
+    fuzzy = (
+        f"arrayMap(_n1 -> arrayMap(_st -> {body}, [{steps}])[1], "
+        f"[replaceRegexpOne(splitByChar('/', _n0)[-1], {vendor}, '')])[1]"
+    )
+    # Most spans name a model exactly as the table does: skip the regex steps for them.
+    direct = f"if(_p = '', 0, indexOf({pk}, concat(_p, '/', _n0)))"
     return (
-        "arrayMap((_n0, _p) -> if(_n0 = '', 0, arrayMap(_n1 -> arrayMap(_st -> "
-        f"{body}, [{steps}])[1], [replaceRegexpOne(splitByChar('/', _n0)[-1], {vendor}, '')])[1]), "
-        f"[lowerUTF8({py_strip('_m')})], [lowerUTF8({py_strip('_pv')})])[1]"
+        f"arrayMap((_n0, _p) -> if(_n0 = '', 0, if({direct} > 0, {direct}, if(indexOf({pk}, _n0) "
+        f"> 0, indexOf({pk}, _n0), {fuzzy}))), [lowerUTF8({py_strip('_m')})], "
+        f"[lowerUTF8({py_strip('_pv')})])[1]"
     )
 
 
