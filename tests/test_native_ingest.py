@@ -22,6 +22,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from benchmarks._spans import genai_request
 from spyglass.collector.native import NativeInserter, prepare_body, rebuild_io
+from spyglass.collector.native.prepare import varint
 from spyglass.collector.native.statement import INSERT_COLUMNS
 from spyglass.collector.pricing import PriceTable
 from spyglass.collector.rows import SPAN_COLUMNS, build_batch
@@ -435,4 +436,87 @@ def test_native_rows_equal_python_rows(
     assert (rejected, errors) == (py_rejected, py_errors)
     python_rows = stored(chdb_client, py_db)
     assert inserted == len(python_rows)
+    assert differences(python_rows, stored(chdb_client, native_db)) == []
+
+
+# --- dedup, replay, odd bodies ----------------------------------------------------------------
+
+
+def traces_totals(client: Client, options: SchemaOptions) -> tuple[int, int, int]:
+    row = client.query(
+        f"SELECT (SELECT count() FROM {options.database}.spans), sum(span_count), "
+        f"sum(total_tokens) FROM {options.database}.traces"
+    ).result_rows[0]
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def write_batch(path: Path, bodies: Sequence[bytes], project: str | None = None) -> set[str]:
+    trace_ids: set[str] = set()
+    with path.open("wb") as out:
+        for body in bodies:
+            prepared = prepare_body(ExportTraceServiceRequest.FromString(body), body, project)
+            out.write(prepared.framed)
+            trace_ids |= prepared.trace_ids
+    return trace_ids
+
+
+def test_replaying_a_file_and_repeats_within_it_store_each_span_once(
+    chdb_client: Client, schema: SchemaOptions, tmp_path: Path
+) -> None:
+    inserter = NativeInserter(chdb_client, schema.database, PRICES, tmp_path / "schema")
+    first, second = genai_request(50, seed=1), genai_request(30, seed=2)
+    path = tmp_path / "a.bin"
+    ids = write_batch(path, [first, first, second])  # a retried body lands in the same file
+    assert inserter.insert(path, ids) == 80
+    totals = traces_totals(chdb_client, schema)
+    assert totals[:2] == (80, 80)
+    assert inserter.insert(path, ids) == 0  # replay after a crash
+    more = tmp_path / "b.bin"
+    third = genai_request(20, seed=3)
+    ids = write_batch(more, [second, third])  # overlaps what is stored
+    assert inserter.insert(more, ids) == 20
+    assert traces_totals(chdb_client, schema) == (100, 100, totals[2] + 18 * 508)
+
+
+def test_the_same_spans_in_two_projects_are_two_rows(
+    chdb_client: Client, schema: SchemaOptions, tmp_path: Path
+) -> None:
+    inserter = NativeInserter(chdb_client, schema.database, PRICES, tmp_path / "schema")
+    body = genai_request(10)
+    path = tmp_path / "a.bin"
+    ids = write_batch(path, [body]) | write_batch(tmp_path / "b.bin", [body], "other")
+    path.write_bytes(path.read_bytes() + (tmp_path / "b.bin").read_bytes())
+    assert inserter.insert(path, ids) == 20
+    projects = chdb_client.query(
+        f"SELECT project, count() FROM {schema.database}.spans GROUP BY project ORDER BY project"
+    ).result_rows
+    assert projects == [("bench", 10), ("other", 10)]
+
+
+def raw_field(number: int, payload: bytes) -> bytes:
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def test_a_body_upb_accepts_but_clickhouse_rejects_is_rewritten_and_stored(
+    chdb_client: Client, databases: tuple[SchemaOptions, SchemaOptions], tmp_path: Path
+) -> None:
+    # Two members of one AnyValue oneof and a repeated singular field: upb keeps the last of
+    # each; ClickHouse's reader refuses the oneof ("OneOf has more than one value").
+    value = raw_field(1, b"a") + varint(3 << 3) + varint(5)
+    attribute = raw_field(1, b"k") + raw_field(2, value)
+    span = (
+        raw_field(1, bytes(range(1, 17))) + raw_field(2, bytes(range(1, 9)))
+        + raw_field(5, b"first") + raw_field(5, b"second")
+        + varint(7 << 3 | 1) + (1_700_000_000_000_000_000).to_bytes(8, "little")
+        + raw_field(9, attribute)
+    )  # fmt: skip
+    body = raw_field(1, raw_field(2, raw_field(2, span)))
+    request = ExportTraceServiceRequest.FromString(body)
+    py_db, native_db = databases
+    python_path(chdb_client, py_db, [request], None)
+    inserter = NativeInserter(chdb_client, native_db.database, PRICES, tmp_path / "schema")
+    path = tmp_path / "odd.bin"
+    assert inserter.insert(path, write_batch(path, [body])) == 1
+    python_rows = stored(chdb_client, py_db)
+    assert python_rows[0]["name"] == "second" and python_rows[0]["attributes"] == {"k": "5"}
     assert differences(python_rows, stored(chdb_client, native_db)) == []

@@ -1,10 +1,13 @@
-"""Bodies with attribute values nested deeper than the SQL decoder reads.
+"""Rewriting a batch file whose bodies the INSERT cannot read as they are.
 
-The INSERT reads a value and the children of an array/kvlist value (deeper levels would cost
-analysis time on every INSERT for values real GenAI spans almost never carry). When a body
-has a deeper value, the INSERT fails with `sql_json.DEEP_ERROR`; `flatten_file` then rewrites
-such values as ``AnyValue.x_spyglass_json`` holding `rows.encode_value`'s text, which the
-SQL stores as is, so the stored JSON is still exactly the Python path's.
+Two cases, both rare, both handled by re-serializing every body with upb (`rewrite_file`):
+- a value nested deeper than the SQL decoder reads (a value and the children of an
+  array/kvlist value; deeper levels would cost analysis time on every INSERT for values GenAI
+  spans rarely carry): the INSERT fails with `sql_json.DEEP_ERROR`, and the value is rewritten
+  as ``AnyValue.x_spyglass_json`` holding `rows.encode_value`'s text, which the SQL stores as
+  is, so the stored JSON is still exactly the Python path's;
+- wire encodings upb accepts and ClickHouse's reader rejects, such as two members of one
+  oneof in an AnyValue (upb keeps the last): re-serializing gives the canonical encoding.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from spyglass.collector.native.prepare import frame, varint
 from spyglass.collector.native.proto_schema import VALUE_JSON_FIELD
 from spyglass.collector.rows import any_value, encode_value
 
-__all__ = ["flatten_file", "iter_frames"]
+__all__ = ["iter_frames", "rewrite_body", "rewrite_file"]
 
 _NESTED = ("array_value", "kvlist_value")
 _JSON_TAG = varint(VALUE_JSON_FIELD << 3 | 2)
@@ -53,37 +56,38 @@ def _too_deep(value: AnyValue) -> bool:
     return any(child.WhichOneof("value") in _NESTED for child in children)
 
 
-def _flatten(attributes: Any) -> bool:
-    changed = False
+def _flatten(attributes: Any) -> None:
     for kv in attributes:
         if _too_deep(kv.value):
             text = encode_value(any_value(kv.value)).encode()
             kv.value.Clear()
             # Unknown to the OTLP classes: kept as an unknown field when serialized.
             kv.value.MergeFromString(_JSON_TAG + varint(len(text)) + text)
-            changed = True
-    return changed
 
 
-def flatten_body(body: bytes) -> bytes:
-    """``body`` with values nested too deeply pre-encoded (unchanged if it has none)."""
+def rewrite_body(body: bytes) -> bytes:
+    """``body`` re-serialized by upb, with values nested too deeply pre-encoded.
+
+    Raises:
+        google.protobuf.message.DecodeError: ``body`` is not a valid export request.
+    """
     request = ExportTraceServiceRequest.FromString(body)
-    changed = False
     for resource_spans in request.resource_spans:
-        changed |= _flatten(resource_spans.resource.attributes)
+        _flatten(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
-                changed |= _flatten(span.attributes)
+                _flatten(span.attributes)
                 for event in span.events:
-                    changed |= _flatten(event.attributes)
+                    _flatten(event.attributes)
                 for link in span.links:
-                    changed |= _flatten(link.attributes)
-    return request.SerializeToString() if changed else body
+                    _flatten(link.attributes)
+    # Unknown fields (the project override, x_spyglass_json) are kept by upb.
+    return request.SerializeToString()
 
 
-def flatten_file(source: Path, target: Path) -> None:
-    """Write ``source``'s bodies to ``target`` with deep values pre-encoded."""
+def rewrite_file(source: Path, target: Path) -> None:
+    """Write ``source``'s bodies to ``target``, each through `rewrite_body`."""
     data = source.read_bytes()
     with target.open("wb") as out:
         for body in iter_frames(data):
-            out.write(frame(flatten_body(body)))
+            out.write(frame(rewrite_body(body)))

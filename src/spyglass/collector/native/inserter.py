@@ -10,7 +10,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from spyglass.collector.native.deep import flatten_file
+from spyglass.collector.native.deep import rewrite_file
 from spyglass.collector.native.proto_schema import write_schema
 from spyglass.collector.native.sql_cost import price_parameters
 from spyglass.collector.native.sql_json import DEEP_ERROR
@@ -40,7 +40,7 @@ class NativeInserter:
         self._database = database
         self._format_schema = write_schema(schema_dir)
         self._prices = price_parameters(prices)
-        self._sql: dict[str, str] = {}
+        self._sql: dict[tuple[str, bool], str] = {}
         self._lock = threading.Lock()
 
     def insert(self, path: Path, trace_ids: Collection[str]) -> int:
@@ -72,32 +72,40 @@ class NativeInserter:
         ids = sorted(trace_ids)
         before = self._count(ids)
         try:
-            self._run(source, ids)
+            self._run(source, ids, before == 0)
         except Exception as exc:
-            if DEEP_ERROR not in str(exc):
+            message = str(exc)
+            if DEEP_ERROR not in message and "protobuf" not in message.lower():
                 raise
-            # Rare: some value is nested deeper than the SQL reads. Re-run on a copy with such
-            # values pre-encoded; rows of blocks stored before the failure are skipped.
-            flat = source.with_name(f"{source.name}.{os.getpid()}.{threading.get_ident()}.flat")
+            # Rare: a value nested deeper than the SQL reads, or a wire encoding ClickHouse
+            # rejects. Re-run on a copy re-serialized by upb; rows of blocks stored before
+            # the failure are skipped by the dedup.
+            copy = source.with_name(f"{source.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             try:
-                flatten_file(source, flat)
-                self._run(flat, ids)
+                rewrite_file(source, copy)
+                self._run(copy, ids, False)
             finally:
-                flat.unlink(missing_ok=True)
+                copy.unlink(missing_ok=True)
         return self._count(ids) - before
 
-    def _statement(self, path: str) -> str:
+    def _statement(self, path: str, stored: bool) -> str:
+        key = (path, stored)
         with self._lock:
-            sql = self._sql.get(path)
+            sql = self._sql.get(key)
             if sql is None:
                 if len(self._sql) > 64:  # paths are usually a few rotating spool names
                     self._sql.clear()
-                sql = self._sql[path] = insert_sql(self._database, path, self._format_schema)
+                sql = insert_sql(self._database, path, self._format_schema, stored=stored)
+                self._sql[key] = sql
             return sql
 
-    def _run(self, path: Path, trace_ids: list[str]) -> None:
-        parameters: dict[str, Any] = {"tids": trace_ids, **self._prices}
-        self._client.command(self._statement(str(path)), parameters=parameters)
+    def _run(self, path: Path, trace_ids: list[str], fresh: bool) -> None:
+        # ``fresh``: no span of these traces is stored, so the lookup of stored spans (a scan
+        # of trace ids) is left out; replays and late spans of known traces keep it.
+        parameters: dict[str, Any] = dict(self._prices)
+        if not fresh:
+            parameters["tids"] = trace_ids
+        self._client.command(self._statement(str(path), not fresh), parameters=parameters)
 
     def _count(self, trace_ids: list[str]) -> int:
         rows = self._client.query(

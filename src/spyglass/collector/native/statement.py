@@ -187,17 +187,27 @@ def _level_e(source: str) -> str:
 FROM ({_level_d(source)})"""
 
 
-def insert_sql(database: str, path: str, format_schema: str, dedup: bool = True) -> str:
-    """The INSERT for one batch file. Binds: ``{tids:Array(String)}`` (trace ids of the
-    batch, for the dedup) and the price arrays of `sql_cost.price_parameters`."""
+def insert_sql(
+    database: str, path: str, format_schema: str, *, stored: bool = True, repeats: bool = True
+) -> str:
+    """The INSERT for one batch file.
+
+    Args:
+        stored: skip spans already stored (binds ``{tids:Array(String)}``, the batch's trace
+            ids); only needed when some span of those traces is stored.
+        repeats: keep only the first of spans repeated within the file.
+
+    The price arrays of `sql_cost.price_parameters` are bound too.
+    """
     source = f"file({sq(path)}, 'Protobuf', {sq(structure())})"
     where = ""
-    if dedup:
-        where = (
+    if stored:
+        where += (
             "\nWHERE (project, trace_id, span_id) NOT IN (SELECT project, trace_id, span_id "
             f"FROM `{database}`.`spans` WHERE trace_id IN {{tids:Array(String)}})"
-            "\nLIMIT 1 BY project, trace_id, span_id"
         )
+    if repeats:
+        where += "\nLIMIT 1 BY project, trace_id, span_id"
     select = f"""SELECT {", ".join(INSERT_COLUMNS)}
 FROM (SELECT *, usage['total'] AS total_tokens, cost['total'] AS total_cost
 FROM ({_level_e(source)})){where}"""
