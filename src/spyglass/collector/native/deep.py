@@ -82,7 +82,8 @@ def rewrite_body(body: bytes) -> bytes:
                 for link in span.links:
                     _flatten(link.attributes)
     # Unknown fields (the project override, x_spyglass_json) are kept by upb.
-    return request.SerializeToString()
+    serialized: bytes = request.SerializeToString()
+    return serialized
 
 
 def rewrite_file(source: Path, target: Path) -> None:
