@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Collection
 from pathlib import Path
@@ -19,6 +20,8 @@ from spyglass.collector.pricing import PriceTable
 
 __all__ = ["NativeInserter"]
 
+_GLOB = re.compile(r"[*?{}]")
+
 
 class NativeInserter:
     """Stores the spans of a batch file through ClickHouse's own Protobuf reader.
@@ -28,9 +31,12 @@ class NativeInserter:
     text with ``raw_io = 1`` (see `sql_canonical`; `rebuild_io` gives the canonical text).
 
     Embedded store (chDB) only: ClickHouse reads the file itself, so the path must be on the
-    engine's machine. Thread-safe: concurrent `insert` calls on one client run in parallel
-    (chDB releases the GIL). Two concurrent inserts must not hold the same spans: the dedup
-    only sees committed rows.
+    engine's machine, and must not hold glob characters (``*?{}``), which ``file()`` expands.
+
+    Thread-safe, but a clickhouse-connect client runs one call at a time: to insert from two
+    threads in parallel (chDB releases the GIL), give each thread its own inserter with its
+    own client (``connect()`` again on the same chdb URL). Two concurrent inserts must not
+    hold the same spans: the dedup only sees committed rows.
     """
 
     def __init__(
@@ -69,6 +75,8 @@ class NativeInserter:
         if not trace_ids:
             return 0
         source = Path(path).resolve()
+        if _GLOB.search(str(source)):
+            raise ValueError(f"batch file path {source} holds a glob character (*?{{}})")
         ids = sorted(trace_ids)
         before = self._count(ids)
         try:

@@ -8,10 +8,18 @@ digits an int, ``.``/``e`` a float, ``true``/``false`` a bool, ``[`` a list, ``{
 ``null`` None (absent for `normalize`).
 
 Input/output: where the canonical text comes from a plain text key (``input.value`` …) the
-row stores exactly that. Where any message source is involved (message attributes, indexed
-messages, GenAI events, legacy prompt/completion, system instructions, MLflow payloads), or
-the plain value is not a string or was cut at 1,000,000 chars, the row gets ``raw_io = 1``
-and holds searchable source text; readers rebuild the canonical text (`rebuild_io`).
+row stores exactly that, with ``raw_io = 0``. Where any message source is involved, or the
+plain value is not a string or was cut at 1,000,000 chars, the row gets ``raw_io = 1`` and
+readers rebuild the canonical text (`rebuild_io`). Such a row stores searchable source text,
+per side, from the source `normalize` would read first:
+- ``gen_ai.input.messages`` / ``gen_ai.output.messages``: the attribute's text as sent (a
+  string as is, an array value as its JSON);
+- indexed messages (``llm.input_messages.N.message.content``, ``gen_ai.prompt.N.content``):
+  the ``content`` values joined by newlines;
+- GenAI message events: their ``gen_ai.event.content`` (else ``content``) joined by newlines;
+- legacy ``gen_ai.prompt`` / ``gen_ai.completion`` (attribute or event): its text;
+- input only: ``gen_ai.system_instructions``' text when no other source has text;
+- otherwise the plain text key's value (JSON for a non-string), else the MLflow payload text.
 """
 
 from __future__ import annotations
@@ -57,7 +65,11 @@ def is_str(t: str) -> str:
 
 
 def py_strip(x: str) -> str:
-    return f"replaceRegexpAll({x}, '^{_PY_WS}+|{_PY_WS}+$', '')"
+    """Python's str.strip(); the regex only runs when an end is not printable ASCII."""
+    if not x.replace("_", "").isalnum():
+        return f"arrayMap(_u -> {py_strip('_u')}, [{x}])[1]"
+    ends = f"substring({x}, 1, 1) BETWEEN '!' AND '~' AND substring({x}, -1, 1) BETWEEN '!' AND '~'"
+    return f"if({x} = '' OR ({ends}), {x}, replaceRegexpAll({x}, '^{_PY_WS}+|{_PY_WS}+$', ''))"
 
 
 def py_lstrip(x: str) -> str:
@@ -76,8 +88,11 @@ def text_of(t: str) -> str:
 
 def first_str(keys: Sequence[str]) -> str:
     """`normalize._first_str`: the first str value with non-blank stripped text."""
-    cands = ", ".join(f"if({is_str(v(k))}, {py_strip(str_of(v(k)))}, '')" for k in keys)
-    return f"arrayFirst(_x -> _x != '', [{cands}, ''])"
+    values = ", ".join(v(k) for k in keys)
+    strip = py_strip("JSONExtractString(_t)")
+    return (
+        f"arrayFirst(_x -> _x != '', arrayMap(_t -> if({is_str('_t')}, {strip}, ''), [{values}]))"
+    )
 
 
 def mlflow_value_str(t: str) -> str:
@@ -101,8 +116,9 @@ def mlflow_object(t: str) -> str:
 
 
 def first_mlflow_str(keys: Sequence[str]) -> str:
-    cands = ", ".join(py_strip(mlflow_value_str(v(k))) for k in keys)
-    return f"arrayFirst(_x -> _x != '', [{cands}, ''])"
+    values = ", ".join(v(k) for k in keys)
+    strip = py_strip(mlflow_value_str("_t"))
+    return f"arrayFirst(_x -> _x != '', arrayMap(_t -> {strip}, [{values}]))"
 
 
 def ident(t: str) -> str:
@@ -111,10 +127,12 @@ def ident(t: str) -> str:
 
 
 def first_id(keys: Sequence[str], mlflow_key: str) -> str:
-    cands = ", ".join(ident(v(k)) for k in keys)
-    ml = v(mlflow_key)
-    mlflow = f"if(match({ml}, '^-?[0-9]+$'), {ml}, {py_strip(mlflow_value_str(ml))})"
-    return f"arrayFirst(_x -> _x != '', [{cands}, {mlflow}, ''])"
+    values = ", ".join(v(k) for k in keys)
+    mlflow = f"if(match(_t, '^-?[0-9]+$'), _t, {py_strip(mlflow_value_str('_t'))})"
+    return (
+        f"arrayFirst(_x -> _x != '', arrayConcat(arrayMap(_t -> {ident('_t')}, [{values}]), "
+        f"arrayMap(_t -> {mlflow}, [{v(mlflow_key)}])))"
+    )
 
 
 def count(t: str) -> str:
@@ -251,8 +269,8 @@ def _tl(prefix: str) -> str:
 def _joined(prefix: str, suffix: str) -> str:
     """Values of ``prefix…suffix`` keys joined by newlines (searchable text of indexed msgs)."""
     return (
-        f"arrayStringConcat(arrayMap(_t -> {text_of('_t')}, mapValues(mapFilter((_k, _t) -> "
-        f"startsWith(_k, {sq(prefix)}) AND endsWith(_k, {sq(suffix)}), {A}))), '\\n')"
+        f"arrayStringConcat(arrayMap(_jt -> {text_of('_jt')}, mapValues(mapFilter((_jk, _jv) -> "
+        f"startsWith(_jk, {sq(prefix)}) AND endsWith(_jk, {sq(suffix)}), {A}))), '\\n')"
     )
 
 
@@ -271,11 +289,13 @@ def _legacy_event(name: str, key: str) -> str:
 
 
 def side_columns(is_input: bool) -> dict[str, str]:
-    """Level-D columns for one side (prefix ``_in``/``_out``), combined by `side`:
-    ``pre`` the message sources give messages, ``pt`` their text when they give none,
-    ``src`` searchable source text, ``sys`` system instructions make a message (input only),
-    ``pl`` the first plain text value (JSON), ``mlp``/``ml``/``mlt`` the MLflow payload is
-    present / gives messages / its text."""
+    """Level-D columns for one side (prefix ``_in``/``_out``), combined by `side`.
+
+    ``t`` = (indexed messages or events decide, the source text `normalize` falls back to,
+    searchable source text, the JSON text whose message check `side` runs lazily);
+    ``sys`` system instructions make a message and ``st`` their text (input only); ``pl`` the
+    first plain text value (JSON); ``mlp``/``mlt`` the MLflow payload is present / its text.
+    """
     key, oi_prefix, tl_prefix, legacy = n._IN_SIDE if is_input else n._OUT_SIDE
     plain_keys = n._INPUT_TEXT_KEYS if is_input else n._OUTPUT_TEXT_KEYS
     role_events = list(n._EVENT_ROLES) if is_input else ["gen_ai.choice"]
@@ -285,20 +305,20 @@ def side_columns(is_input: bool) -> dict[str, str]:
     events = f"hasAny({EVENT_NAMES}, {arr(role_events)})"
     # The legacy value: the attribute, else the last legacy event's.
     legacy_t = f"if({present(legacy)}, {v(legacy)}, {lev})"
-    indexed = f"({oi} OR {tl} OR {events})"
     cols: dict[str, str] = {}
-    cols["pre"] = (
-        f"arrayMap(_l -> multiIf({present(key)}, {is_messages(v(key))}, {indexed}, 1, "
-        f"_l NOT IN ('', 'null'), {is_messages('_l')}, 0), [{legacy_t}])[1]"
-    )
-    cols["pt"] = (
-        f"arrayMap(_l -> multiIf({present(key)}, {text_of(v(key))}, {indexed}, '', "
-        f"{text_of('_l')}), [{legacy_t}])[1]"
-    )
+    # One expression binds the sources once: _k the message attribute, _o/_tl/_e indexed
+    # OpenInference/OpenLLMetry messages or GenAI events present, _l the legacy value.
+    has_key = "(_k != '' AND _k != 'null')"
+    indexed = f"NOT {has_key} AND (_o OR _tl OR _e)"
+    pt = f"multiIf({has_key}, {text_of('_k')}, _o OR _tl OR _e, '', {text_of('_l')})"
     source = (
-        f"multiIf({present(key)}, {text_of(v(key))}, {oi}, {_joined(oi_prefix, '.content')}, "
-        f"{tl}, {_joined(tl_prefix, '.content')}, {events}, {_event_texts(role_events)}, "
-        f"{text_of(legacy_t)})"
+        f"multiIf({has_key}, {text_of('_k')}, _o, {_joined(oi_prefix, '.content')}, "
+        f"_tl, {_joined(tl_prefix, '.content')}, _e, {_event_texts(role_events)}, "
+        f"{text_of('_l')})"
+    )
+    cols["t"] = (
+        f"arrayMap((_k, _o, _tl, _e, _l) -> ({indexed}, {pt}, {source}, if({has_key}, _k, _l)), "
+        f"[{v(key)}], [{oi}], [{tl}], [{events}], [{legacy_t}])[1]"
     )
     if is_input:
         sys_key = "gen_ai.system_instructions"
@@ -309,12 +329,18 @@ def side_columns(is_input: bool) -> dict[str, str]:
             f"{t} != '[]', {is_str(t)}, if(startsWith({s}, '{{'), 1, if(startsWith({s}, '['), "
             f"if(isValidJSON({s}), JSONLength({s}) > 0, 1), {t} != '\"\"')), 0), 0)"
         )
-        source = f"arrayFirst(_x -> _x != '', [{source}, {text_of(t)}, ''])"
-    cols["src"] = source
+        cols["st"] = text_of(t)
     plain = ", ".join(v(k) for k in plain_keys)
     cols["pl"] = f"arrayFirst(_t -> _t NOT IN ('', 'null', '\"\"'), [{plain}, ''])"
     mlflow_key = "mlflow.spanInputs" if is_input else "mlflow.spanOutputs"
-    obj = mlflow_object(v(mlflow_key))
+    cols["mlp"] = present(mlflow_key)
+    cols["mlt"] = text_of(v(mlflow_key))
+    return cols
+
+
+def _mlflow_messages(is_input: bool) -> str:
+    """The MLflow payload gives messages (`normalize._mlflow_payload`), on level E's ``_a``."""
+    obj = mlflow_object(v("mlflow.spanInputs" if is_input else "mlflow.spanOutputs"))
     if is_input:
         from_obj = is_messages("JSONExtractRaw(_o, 'messages')")
     else:
@@ -325,20 +351,30 @@ def side_columns(is_input: bool) -> dict[str, str]:
             "if(JSONHas(_o, 'role'), JSONHas(_o, 'content'), 0)), "
             "[JSONExtractArrayRaw(JSONExtractRaw(_o, 'choices'))])[1]"
         )
-    cols["mlp"] = present(mlflow_key)
-    cols["ml"] = f"arrayMap(_o -> if(_o != '', {from_obj}, 0), [{obj}])[1]"
-    cols["mlt"] = text_of(v(mlflow_key))
-    return cols
+    return f"arrayMap(_o -> if(_o != '', {from_obj}, 0), [{obj}])[1]"
 
 
 def side(p: str) -> tuple[str, str, str]:
-    """(has messages, text, raw) from the level-D columns of prefix ``p`` (`side_columns`),
-    in normalize's order: message sources (+ system), else plain text keys, else MLflow."""
-    msgs = f"({p}_pre OR ({p}_sys AND ({p}_pre OR {p}_pt = '')))" if p == "_in" else f"{p}_pre"
-    has = f"multiIf({msgs}, 1, {p}_pt != '', 0, {p}_pl != '', 0, {p}_ml)"
-    text = f"multiIf({msgs} OR {p}_pt != '', {p}_src, {p}_pl != '', {text_of(f'{p}_pl')}, {p}_mlt)"
+    """(has messages, text, raw) for level E from the level-D columns of prefix ``p``.
+
+    `normalize`'s order: message sources (+ system instructions), else plain text keys, else
+    the MLflow payload. Whether the sources give messages (a JSON parse of the message text)
+    only matters for ``has``, which span type and operation read in short-circuited branches,
+    so most spans never parse their messages.
+    """
+    is_input = p == "_in"
+    indexed, pt, src, cand = f"{p}_t.1", f"{p}_t.2", f"{p}_t.3", f"{p}_t.4"
+    decided = f"({indexed} OR {p}_sys)" if is_input else indexed
+    if is_input:  # system instructions are searchable too, when nothing else is
+        src = f"if({src} != '', {src}, {p}_st)"
+    has = (
+        f"if({pt} != '', {is_messages(cand)}, if({decided}, 1, if({p}_pl != '', 0, "
+        f"{_mlflow_messages(is_input)})))"
+    )
+    from_sources = f"({pt} != '' OR {decided})"
+    text = f"multiIf({from_sources}, {src}, {p}_pl != '', {text_of(f'{p}_pl')}, {p}_mlt)"
     exact = (
-        f"NOT {msgs} AND {p}_pt = '' AND (({is_str(f'{p}_pl')} AND length({p}_pl) <= "
+        f"NOT {from_sources} AND (({is_str(f'{p}_pl')} AND length({p}_pl) <= "
         f"{MAX_VALUE_CHARS}) OR ({p}_pl = '' AND NOT {p}_mlp))"
     )
     return has, text, f"NOT ({exact})"
