@@ -520,3 +520,27 @@ def test_a_body_upb_accepts_but_clickhouse_rejects_is_rewritten_and_stored(
     python_rows = stored(chdb_client, py_db)
     assert python_rows[0]["name"] == "second" and python_rows[0]["attributes"] == {"k": "5"}
     assert differences(python_rows, stored(chdb_client, native_db)) == []
+
+
+@pytest.mark.parametrize("deep", [False, True], ids=["plain", "rewritten"])
+def test_a_client_cannot_set_the_project_or_a_values_json_through_spyglass_fields(
+    deep: bool,
+    chdb_client: Client,
+    databases: tuple[SchemaOptions, SchemaOptions],
+    tmp_path: Path,
+) -> None:
+    request = span_request([({"a": 1, "deep": [[1]] if deep else 2}, [])], seed=11)
+    # AnyValue field 1000 on an unset value, and a top-level field 1000 (project override).
+    attribute = request.resource_spans[0].scope_spans[0].spans[0].attributes.add(key="spoof")
+    attribute.value.MergeFromString(raw_field(1000, b'{"forged": true}'))
+    body = request.SerializeToString() + raw_field(1000, b"forged-project")
+    request = ExportTraceServiceRequest.FromString(body)
+    py_db, native_db = databases
+    python_path(chdb_client, py_db, [request], None)
+    inserter = NativeInserter(chdb_client, native_db.database, PRICES, tmp_path / "schema")
+    path = tmp_path / "spoof.bin"
+    assert inserter.insert(path, write_batch(path, [body])) == 1
+    python_rows = stored(chdb_client, py_db)
+    assert python_rows[0]["project"] == "default"
+    assert python_rows[0]["attributes"]["spoof"] == "null"
+    assert differences(python_rows, stored(chdb_client, native_db)) == []

@@ -19,8 +19,8 @@ from typing import Any
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from spyglass.collector.native.prepare import frame, varint
-from spyglass.collector.native.proto_schema import VALUE_JSON_FIELD
+from spyglass.collector.native.prepare import frame, top_level_fields, varint
+from spyglass.collector.native.proto_schema import PROJECT_FIELD, VALUE_JSON_FIELD
 from spyglass.collector.rows import any_value, encode_value
 
 __all__ = ["iter_frames", "rewrite_body", "rewrite_file"]
@@ -72,6 +72,10 @@ def rewrite_body(body: bytes) -> bytes:
         google.protobuf.message.DecodeError: ``body`` is not a valid export request.
     """
     request = ExportTraceServiceRequest.FromString(body)
+    # Unknown fields go (a client's AnyValue field 1000 must not pass for ours); the project
+    # override `prepare_body` appended is put back.
+    project = [payload for number, payload in top_level_fields(body) if number == PROJECT_FIELD]
+    request.DiscardUnknownFields()
     for resource_spans in request.resource_spans:
         _flatten(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
@@ -81,8 +85,10 @@ def rewrite_body(body: bytes) -> bytes:
                     _flatten(event.attributes)
                 for link in span.links:
                     _flatten(link.attributes)
-    # Unknown fields (the project override, x_spyglass_json) are kept by upb.
+    # The x_spyglass_json fields set above are kept by upb as unknown fields.
     serialized: bytes = request.SerializeToString()
+    if project:
+        serialized += varint(PROJECT_FIELD << 3 | 2) + varint(len(project[-1])) + project[-1]
     return serialized
 
 

@@ -46,7 +46,7 @@ class NativeInserter:
         self._database = database
         self._format_schema = write_schema(schema_dir)
         self._prices = price_parameters(prices)
-        self._sql: dict[tuple[str, bool], str] = {}
+        self._sql: dict[tuple[str, bool, bool], str] = {}
         self._lock = threading.Lock()
 
     def insert(self, path: Path, trace_ids: Collection[str]) -> int:
@@ -80,7 +80,7 @@ class NativeInserter:
         ids = sorted(trace_ids)
         before = self._count(ids)
         try:
-            self._run(source, ids, before == 0)
+            self._run(source, ids, fresh=before == 0, pre_encoded=False)
         except Exception as exc:
             message = str(exc)
             if DEEP_ERROR not in message and "protobuf" not in message.lower():
@@ -91,29 +91,33 @@ class NativeInserter:
             copy = source.with_name(f"{source.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             try:
                 rewrite_file(source, copy)
-                self._run(copy, ids, False)
+                self._run(copy, ids, fresh=False, pre_encoded=True)
             finally:
                 copy.unlink(missing_ok=True)
         return self._count(ids) - before
 
-    def _statement(self, path: str, stored: bool) -> str:
-        key = (path, stored)
+    def _statement(self, path: str, stored: bool, pre_encoded: bool) -> str:
+        key = (path, stored, pre_encoded)
         with self._lock:
             sql = self._sql.get(key)
             if sql is None:
                 if len(self._sql) > 64:  # paths are usually a few rotating spool names
                     self._sql.clear()
-                sql = insert_sql(self._database, path, self._format_schema, stored=stored)
+                sql = insert_sql(
+                    self._database, path, self._format_schema, stored=stored,
+                    pre_encoded=pre_encoded,
+                )  # fmt: skip
                 self._sql[key] = sql
             return sql
 
-    def _run(self, path: Path, trace_ids: list[str], fresh: bool) -> None:
+    def _run(self, path: Path, trace_ids: list[str], *, fresh: bool, pre_encoded: bool) -> None:
         # ``fresh``: no span of these traces is stored, so the lookup of stored spans (a scan
         # of trace ids) is left out; replays and late spans of known traces keep it.
         parameters: dict[str, Any] = dict(self._prices)
         if not fresh:
             parameters["tids"] = trace_ids
-        self._client.command(self._statement(str(path), not fresh), parameters=parameters)
+        sql = self._statement(str(path), not fresh, pre_encoded)
+        self._client.command(sql, parameters=parameters)
 
     def _count(self, trace_ids: list[str]) -> int:
         rows = self._client.query(

@@ -15,7 +15,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from spyglass.collector.native.proto_schema import PROJECT_FIELD
 from spyglass.collector.rows import MAX_ERRORS_REPORTED, MAX_TIME_NS, span_error
 
-__all__ = ["PreparedBody", "frame", "prepare_body", "varint"]
+__all__ = ["PreparedBody", "frame", "prepare_body", "top_level_fields", "varint"]
 
 _ZERO_TRACE = b"\0" * 16
 _ZERO_SPAN = b"\0" * 8
@@ -56,6 +56,48 @@ def varint(n: int) -> bytes:
         n >>= 7
     out.append(n)
     return bytes(out)
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, pos
+
+
+def top_level_fields(body: bytes) -> list[tuple[int, bytes]]:
+    """(field number, payload) of the top-level length-delimited fields of a message.
+
+    Raises:
+        ValueError: a top-level field is not length-delimited or runs past the end.
+    """
+    fields: list[tuple[int, bytes]] = []
+    pos, end = 0, len(body)
+    try:
+        while pos < end:
+            tag, pos = _read_varint(body, pos)
+            if tag & 7 != 2:
+                raise ValueError(f"field {tag >> 3} is not length-delimited")
+            size, pos = _read_varint(body, pos)
+            if pos + size > end:
+                raise ValueError("truncated field")
+            fields.append((tag >> 3, body[pos : pos + size]))
+            pos += size
+    except IndexError:
+        raise ValueError("truncated varint") from None
+    return fields
+
+
+def _top_level_fields(body: bytes) -> set[int]:
+    """Numbers of the top-level fields (a request has few: one per resource)."""
+    try:
+        return {number for number, _ in top_level_fields(body)}
+    except ValueError:
+        return {0}
 
 
 def frame(body: bytes) -> bytes:
@@ -117,6 +159,13 @@ def prepare_body(
                 if len(errors) < MAX_ERRORS_REPORTED:
                     errors.append(error)
     body = raw if raw is not None else request.SerializeToString()
+    if _top_level_fields(body) != {1}:
+        # Fields other than resource_spans (e.g. a client's own field 1000) would reach the
+        # INSERT: it reads field 1000 as the project override. Drop every unknown field.
+        clean = ExportTraceServiceRequest()
+        clean.CopyFrom(request)
+        clean.DiscardUnknownFields()
+        body = clean.SerializeToString()
     if project:
         encoded = project.encode()
         body = body + _PROJECT_TAG + varint(len(encoded)) + encoded

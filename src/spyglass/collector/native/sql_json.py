@@ -17,7 +17,8 @@ Why the SQL looks like this: ClickHouse analyzes the whole expression tree on ev
 
 Values are read ``DEPTH`` levels deep: a top-level value and the children of an array or kvlist.
 Anything nested deeper makes the INSERT fail with `DEEP_ERROR`; the inserter then re-frames
-the bodies with such values pre-encoded by Python (``x_spyglass_json``, see `inserter.py`).
+the bodies with such values pre-encoded by Python (``x_spyglass_json``, see `deep.py`); only
+that retry reads the field (``pre_encoded``), so a client cannot set a value's JSON itself.
 """
 
 from __future__ import annotations
@@ -53,20 +54,20 @@ def sq(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _any_value_type(level: int) -> str:
+def _any_value_type(level: int, pre_encoded: bool) -> str:
     if level >= DEPTH - 1:
         return f"Tuple({_SCALARS})"
-    child = _any_value_type(level + 1)
-    extra = ", x_spyglass_json String" if level == 0 else ""
+    child = _any_value_type(level + 1, pre_encoded)
+    extra = ", x_spyglass_json String" if level == 0 and pre_encoded else ""
     return (
         f"Tuple({_SCALARS}, array_value Tuple(values Array({child})), "
         f"kvlist_value Tuple(values Array(Tuple(key String, value {child}))){extra})"
     )
 
 
-def kv_type() -> str:
+def kv_type(pre_encoded: bool = False) -> str:
     """The structure type of a repeated KeyValue (an attribute list)."""
-    return f"Array(Tuple(key String, value {_any_value_type(0)}))"
+    return f"Array(Tuple(key String, value {_any_value_type(0, pre_encoded)}))"
 
 
 def let(expr: str, name: str, body: str) -> str:
@@ -195,14 +196,14 @@ def _dedup(pairs: str) -> str:
     return f"if(arrayUniq({ks}) = length({pairs}), {pairs}, {slow})"
 
 
-def _encode_level(arr: str, level: int) -> str:
+def _encode_level(arr: str, level: int, pre_encoded: bool) -> str:
     if level > 0:  # bind the (usually empty) children array; its expression is long
         a = _uid("arr")
-        return let(arr, a, _encode(a, level))
-    return _encode(arr, level)
+        return let(arr, a, _encode(a, level, pre_encoded))
+    return _encode(arr, level, pre_encoded)
 
 
-def _encode(a: str, level: int) -> str:
+def _encode(a: str, level: int, pre_encoded: bool) -> str:
     """Array(AnyValue at ``level``) → Array(String) of JSON texts."""
     # Strings are encoded in their own pass over all values: inside the multiIf below the
     # short-circuit masking would copy the big strings (about twice the cost).
@@ -225,7 +226,7 @@ def _encode(a: str, level: int) -> str:
         f"arrayFlatten(arrayMap(_w -> arrayConcat(_w.array_value.values, "
         f"arrayMap(_kv -> _kv.value, _w.kvlist_value.values)), {a}))"
     )
-    children = _encode_level(kids, level + 1)
+    children = _encode_level(kids, level + 1, pre_encoded)
     counts = f"arrayMap(_w -> length(_w.array_value.values) + length(_w.kvlist_value.values), {a})"
     starts = f"arrayMap((_x, _y) -> _x - _y + 1, arrayCumSum({counts}), {counts})"
     cc = _uid("C")
@@ -244,32 +245,28 @@ def _encode(a: str, level: int) -> str:
         f"{e}.2), {let(kv_pairs, kp, _dedup(kp))}), ','), '}}')"
     )
     # Level 0 only: a value Python pre-encoded (nested too deeply for this decoder).
-    pre = (
-        f"{v}.value = 'none' AND {v}.x_spyglass_json != '', {v}.x_spyglass_json, "
-        if level == 0
-        else ""
-    )
+    pre = ""
+    if level == 0 and pre_encoded:
+        pre = f"{v}.value = 'none' AND {v}.x_spyglass_json != '', {v}.x_spyglass_json, "
     return (
         f"arrayMap(({v}, {sj}, {sl}) -> multiIf({branches}{v}.value = 'a', {arr_json}, "
         f"{v}.value = 'kv', {kv_json}, {pre}'null'), {a}, {strs}, {slices})"
     )
 
 
-def _top_limit(arr_json: str, values: str) -> str:
+def _top_limit(arr_json: str, values: str, pre_encoded: bool) -> str:
     """`rows.encode_value`'s limits on top-level values: a string over MAX chars is cut before
     encoding; JSON text over MAX+64 chars is cut and re-encoded as a string. Both imply a
     text over MAX bytes, the cheap test done per value. Pre-encoded values are final."""
     t, v, t2 = _uid("t"), _uid("v"), _uid("t2")
     m = MAX_VALUE_CHARS
+    own = f" AND {v}.x_spyglass_json = ''" if pre_encoded else ""
     s_cut = f"if({v}.value = 's', {json_string(_truncated(f'{v}.string_value'))}, {t})"
     slow = let(s_cut, t2, f"if(lengthUTF8({t2}) > {m + 64}, {json_string(_truncated(t2))}, {t2})")
-    return (
-        f"arrayMap(({t}, {v}) -> if(length({t}) > {m} AND {v}.x_spyglass_json = '', {slow}, "
-        f"{t}), {arr_json}, {values})"
-    )
+    return f"arrayMap(({t}, {v}) -> if(length({t}) > {m}{own}, {slow}, {t}), {arr_json}, {values})"
 
 
-def encode_groups(groups: str) -> str:
+def encode_groups(groups: str, pre_encoded: bool = False) -> str:
     """Array(Array(KeyValue)) → Array(Array(Tuple(key, json))), each group deduplicated.
 
     All groups share one encoder call (flattened, then sliced back); ``groups`` must be short.
@@ -281,7 +278,7 @@ def encode_groups(groups: str) -> str:
     values = f"arrayMap(_kv -> _kv.value, {flat})"
     pairs = (
         f"arrayZip(arrayMap(_kv -> _kv.key, {flat}), "
-        f"{_top_limit(_encode_level(values, 0), values)})"
+        f"{_top_limit(_encode_level(values, 0, pre_encoded), values, pre_encoded)})"
     )
     several = (
         f"arrayMap(({s_}, {c_}, {pp}) -> {let(f'arraySlice({pp}, {s_}, {c_})', sl, _dedup(sl))}, "

@@ -48,9 +48,9 @@ _DETAILS = "gen_ai.client.inference.operation.details"
 _MAP = "'Map(String, String)'"
 
 
-def structure() -> str:
+def structure(pre_encoded: bool = False) -> str:
     """The input structure: the OTLP fields the INSERT reads (others are skipped)."""
-    kv = kv_type()
+    kv = kv_type(pre_encoded)
     return (
         "x_spyglass_project String, "
         "resource_spans Array(Tuple("
@@ -87,7 +87,7 @@ def _level_a(source: str) -> str:
     )
 
 
-def _level_b(source: str) -> str:
+def _level_b(source: str, pre: bool) -> str:
     s = "tupleElement(_j, 4)"
     groups = (
         f"arrayConcat([_res_kvs[tupleElement(_j, 3)]], [{s}.attributes], "
@@ -108,13 +108,13 @@ def _level_b(source: str) -> str:
     {s}.status.message AS status_message,
     tupleElement(_j, 1) AS scope_name,
     tupleElement(_j, 2) AS scope_version,
-    {encode_groups(groups)} AS _maps,
+    {encode_groups(groups, pre)} AS _maps,
     {s}.events.time_unix_nano AS _et, {s}.events.name AS _en,
     {s}.links.trace_id AS _lt, {s}.links.span_id AS _ls
 FROM ({_level_a(source)}) ARRAY JOIN _spans AS _j"""
 
 
-def _level_c(source: str) -> str:
+def _level_c(source: str, pre: bool) -> str:
     res = f"CAST(_maps[1], {_MAP})"
     project_keys = ", ".join(c.str_of(f"{res}[{sq(k)}]") for k in PROJECT_RESOURCE_KEYS)
     project = (
@@ -138,10 +138,10 @@ def _level_c(source: str) -> str:
     arrayMap((_t, _n, _m) -> (lower(hex(_t)), lower(hex(_n)), CAST(_m, {_MAP})), _lt, _ls,
         arraySlice(_maps, 3 + length(_et))) AS links,
     _en, {em} AS _em, {merged} AS _a
-FROM ({_level_b(source)})"""
+FROM ({_level_b(source, pre)})"""
 
 
-def _level_d(source: str) -> str:
+def _level_d(source: str, pre: bool) -> str:
     sides = [
         f"{expr} AS {prefix}_{name}"
         for prefix, is_input in (("_in", True), ("_out", False))
@@ -157,7 +157,7 @@ def _level_d(source: str) -> str:
     {c.first_id(n._USER_KEYS, n._MLFLOW_USER_KEY)} AS user_id,
     {c.usage()} AS usage,
     {", ".join(sides)}
-FROM ({_level_c(source)})"""
+FROM ({_level_c(source, pre)})"""
 
 
 _SIDE_COLUMNS = ", ".join(
@@ -165,7 +165,7 @@ _SIDE_COLUMNS = ", ".join(
 )
 
 
-def _level_e(source: str) -> str:
+def _level_e(source: str, pre: bool) -> str:
     in_has, in_text, in_raw = c.side("_in")
     out_has, out_text, out_raw = c.side("_out")
     model = "arrayFirst(_x -> _x != '', _ml)"
@@ -195,11 +195,17 @@ def _level_e(source: str) -> str:
     {operation} AS operation,
     {cost_sql(model, "provider", "usage")} AS cost,
     toUInt8(({in_raw}) OR ({out_raw})) AS raw_io
-FROM ({_level_d(source)})"""
+FROM ({_level_d(source, pre)})"""
 
 
 def insert_sql(
-    database: str, path: str, format_schema: str, *, stored: bool = True, repeats: bool = True
+    database: str,
+    path: str,
+    format_schema: str,
+    *,
+    stored: bool = True,
+    repeats: bool = True,
+    pre_encoded: bool = False,
 ) -> str:
     """The INSERT for one batch file.
 
@@ -207,10 +213,12 @@ def insert_sql(
         stored: skip spans already stored (binds ``{tids:Array(String)}``, the batch's trace
             ids); only needed when some span of those traces is stored.
         repeats: keep only the first of spans repeated within the file.
+        pre_encoded: read ``AnyValue.x_spyglass_json`` (files rewritten by `deep.rewrite_file`).
 
     The price arrays of `sql_cost.price_parameters` are bound too.
     """
-    source = f"file({sq(path)}, 'Protobuf', {sq(structure())})"
+    source = f"file({sq(path)}, 'Protobuf', {sq(structure(pre_encoded))})"
+    pre = pre_encoded
     where = ""
     if stored:
         where += (
@@ -221,7 +229,7 @@ def insert_sql(
         where += "\nLIMIT 1 BY project, trace_id, span_id"
     select = f"""SELECT {", ".join(INSERT_COLUMNS)}
 FROM (SELECT *, usage['total'] AS total_tokens, cost['total'] AS total_cost
-FROM ({_level_e(source)})){where}"""
+FROM ({_level_e(source, pre)})){where}"""
     settings = (
         f"format_schema = {sq(format_schema)}, input_format_protobuf_oneof_presence = 1, "
         "output_format_json_escape_forward_slashes = 0, optimize_and_compare_chain = 0, "
