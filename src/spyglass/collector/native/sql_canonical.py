@@ -294,7 +294,8 @@ def side_columns(is_input: bool) -> dict[str, str]:
     ``t`` = (indexed messages or events decide, the source text `normalize` falls back to,
     searchable source text, the JSON text whose message check `side` runs lazily);
     ``sys`` system instructions make a message and ``st`` their text (input only); ``pl`` the
-    first plain text value (JSON); ``mlp``/``mlt`` the MLflow payload is present / its text.
+    first plain text value (JSON); ``mlp``/``ml``/``mlt`` the MLflow payload is present /
+    gives messages / its text.
     """
     key, oi_prefix, tl_prefix, legacy = n._IN_SIDE if is_input else n._OUT_SIDE
     plain_keys = n._INPUT_TEXT_KEYS if is_input else n._OUTPUT_TEXT_KEYS
@@ -334,12 +335,13 @@ def side_columns(is_input: bool) -> dict[str, str]:
     cols["pl"] = f"arrayFirst(_t -> _t NOT IN ('', 'null', '\"\"'), [{plain}, ''])"
     mlflow_key = "mlflow.spanInputs" if is_input else "mlflow.spanOutputs"
     cols["mlp"] = present(mlflow_key)
+    cols["ml"] = _mlflow_messages(is_input)
     cols["mlt"] = text_of(v(mlflow_key))
     return cols
 
 
 def _mlflow_messages(is_input: bool) -> str:
-    """The MLflow payload gives messages (`normalize._mlflow_payload`), on level E's ``_a``."""
+    """The MLflow payload gives messages (`normalize._mlflow_payload`); cheap without one."""
     obj = mlflow_object(v("mlflow.spanInputs" if is_input else "mlflow.spanOutputs"))
     if is_input:
         from_obj = is_messages("JSONExtractRaw(_o, 'messages')")
@@ -367,10 +369,7 @@ def side(p: str) -> tuple[str, str, str]:
     decided = f"({indexed} OR {p}_sys)" if is_input else indexed
     if is_input:  # system instructions are searchable too, when nothing else is
         src = f"if({src} != '', {src}, {p}_st)"
-    has = (
-        f"if({pt} != '', {is_messages(cand)}, if({decided}, 1, if({p}_pl != '', 0, "
-        f"{_mlflow_messages(is_input)})))"
-    )
+    has = f"if({pt} != '', {is_messages(cand)}, if({decided}, 1, if({p}_pl != '', 0, {p}_ml)))"
     from_sources = f"({pt} != '' OR {decided})"
     text = f"multiIf({from_sources}, {src}, {p}_pl != '', {text_of(f'{p}_pl')}, {p}_mlt)"
     exact = (

@@ -14,7 +14,8 @@ column per level) and blows up past ~5 levels, so each level computes what the n
 
 Settings: ``optimize_and_compare_chain = 0`` (that rewrite costs ~7 ms of analysis per AND
 here), ``short_circuit_function_evaluation = 'force_enable'`` (message checks run only for
-the spans that need them).
+the spans that need them), ``query_plan_enable_optimizations = 0`` (~40 ms of planning, no
+effect on this plan's speed).
 """
 
 from __future__ import annotations
@@ -233,7 +234,7 @@ FROM ({_level_e(source, pre)})){where}"""
     settings = (
         f"format_schema = {sq(format_schema)}, input_format_protobuf_oneof_presence = 1, "
         "output_format_json_escape_forward_slashes = 0, optimize_and_compare_chain = 0, "
-        "short_circuit_function_evaluation = 'force_enable'"
+        "short_circuit_function_evaluation = 'force_enable', query_plan_enable_optimizations = 0"
     )
     return (
         f"INSERT INTO {database}.spans ({', '.join(INSERT_COLUMNS)})\n"
