@@ -7,7 +7,6 @@ import re
 import threading
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
@@ -15,7 +14,7 @@ from spyglass.collector.native.deep import rewrite_file
 from spyglass.collector.native.proto_schema import write_schema
 from spyglass.collector.native.sql_cost import price_parameters
 from spyglass.collector.native.sql_json import DEEP_ERROR
-from spyglass.collector.native.statement import insert_sql
+from spyglass.collector.native.statement import insert_sql, trace_ids_sql
 from spyglass.collector.pricing import PriceTable
 
 __all__ = ["NativeInserter"]
@@ -45,8 +44,9 @@ class NativeInserter:
         self._client = client
         self._database = database
         self._format_schema = write_schema(schema_dir)
+        self._schema_dir = Path(schema_dir).resolve()
         self._prices = price_parameters(prices)
-        self._sql: dict[tuple[str, bool, bool], str] = {}
+        self._sql: dict[tuple[str, str, bool, bool], str] = {}
         self._lock = threading.Lock()
 
     def insert(self, path: Path, trace_ids: Collection[str]) -> int:
@@ -77,7 +77,9 @@ class NativeInserter:
         source = Path(path).resolve()
         if _GLOB.search(str(source)):
             raise ValueError(f"batch file path {source} holds a glob character (*?{{}})")
-        ids = sorted(trace_ids)
+        # One trace-id file per thread, rewritten for each insert.
+        ids = self._schema_dir / f"trace-ids-{os.getpid()}-{threading.get_ident()}.tsv"
+        ids.write_text("\n".join(trace_ids) + "\n", encoding="ascii")
         before = self._count(ids)
         try:
             self._run(source, ids, fresh=before == 0, pre_encoded=False)
@@ -96,32 +98,28 @@ class NativeInserter:
                 copy.unlink(missing_ok=True)
         return self._count(ids) - before
 
-    def _statement(self, path: str, stored: bool, pre_encoded: bool) -> str:
-        key = (path, stored, pre_encoded)
+    def _statement(self, path: Path, ids: Path, stored: bool, pre_encoded: bool) -> str:
+        key = (str(path), str(ids), stored, pre_encoded)
         with self._lock:
             sql = self._sql.get(key)
             if sql is None:
                 if len(self._sql) > 64:  # paths are usually a few rotating spool names
                     self._sql.clear()
                 sql = insert_sql(
-                    self._database, path, self._format_schema, stored=stored,
-                    pre_encoded=pre_encoded,
+                    self._database, str(path), self._format_schema, trace_ids_path=str(ids),
+                    stored=stored, pre_encoded=pre_encoded,
                 )  # fmt: skip
                 self._sql[key] = sql
             return sql
 
-    def _run(self, path: Path, trace_ids: list[str], *, fresh: bool, pre_encoded: bool) -> None:
+    def _run(self, path: Path, ids: Path, *, fresh: bool, pre_encoded: bool) -> None:
         # ``fresh``: no span of these traces is stored, so the lookup of stored spans (a scan
         # of trace ids) is left out; replays and late spans of known traces keep it.
-        parameters: dict[str, Any] = dict(self._prices)
-        if not fresh:
-            parameters["tids"] = trace_ids
-        sql = self._statement(str(path), not fresh, pre_encoded)
-        self._client.command(sql, parameters=parameters)
+        sql = self._statement(path, ids, not fresh, pre_encoded)
+        self._client.command(sql, parameters=self._prices)
 
-    def _count(self, trace_ids: list[str]) -> int:
-        rows = self._client.query(
-            f"SELECT count() FROM {self._database}.spans WHERE trace_id IN {{tids:Array(String)}}",
-            parameters={"tids": trace_ids},
-        ).result_rows
+    def _count(self, ids: Path) -> int:
+        traces = trace_ids_sql(str(ids))
+        sql = f"SELECT count() FROM {self._database}.spans WHERE trace_id IN {traces}"
+        rows = self._client.query(sql).result_rows
         return int(rows[0][0])
