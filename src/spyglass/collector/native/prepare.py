@@ -69,13 +69,13 @@ def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
             return value, pos
 
 
-def top_level_fields(body: bytes) -> list[tuple[int, bytes]]:
-    """(field number, payload) of the top-level length-delimited fields of a message.
+def _scan(body: bytes) -> list[tuple[int, int, int]]:
+    """(field number, start, end) of each top-level length-delimited field, without copying.
 
     Raises:
         ValueError: a top-level field is not length-delimited or runs past the end.
     """
-    fields: list[tuple[int, bytes]] = []
+    fields: list[tuple[int, int, int]] = []
     pos, end = 0, len(body)
     try:
         while pos < end:
@@ -85,17 +85,26 @@ def top_level_fields(body: bytes) -> list[tuple[int, bytes]]:
             size, pos = _read_varint(body, pos)
             if pos + size > end:
                 raise ValueError("truncated field")
-            fields.append((tag >> 3, body[pos : pos + size]))
+            fields.append((tag >> 3, pos, pos + size))
             pos += size
     except IndexError:
         raise ValueError("truncated varint") from None
     return fields
 
 
+def top_level_fields(body: bytes) -> list[tuple[int, bytes]]:
+    """(field number, payload) of the top-level length-delimited fields of a message.
+
+    Raises:
+        ValueError: a top-level field is not length-delimited or runs past the end.
+    """
+    return [(number, body[start:end]) for number, start, end in _scan(body)]
+
+
 def _top_level_fields(body: bytes) -> set[int]:
     """Numbers of the top-level fields (a request has few: one per resource)."""
     try:
-        return {number for number, _ in top_level_fields(body)}
+        return {number for number, _, _ in _scan(body)}
     except ValueError:
         return {0}
 
@@ -166,11 +175,12 @@ def prepare_body(
         clean.CopyFrom(request)
         clean.DiscardUnknownFields()
         body = clean.SerializeToString()
+    tail = b""
     if project:
         encoded = project.encode()
-        body = body + _PROJECT_TAG + varint(len(encoded)) + encoded
+        tail = _PROJECT_TAG + varint(len(encoded)) + encoded
     return PreparedBody(
-        framed=frame(body),
+        framed=b"".join((varint(len(body) + len(tail)), body, tail)),  # one copy of the body
         accepted=accepted,
         rejected=rejected,
         errors=tuple(errors),
