@@ -25,7 +25,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._spans import genai_request
-from spyglass.collector.native import NativeInserter, prepare_body
+from spyglass.collector.native import NativeInserter, merge_windows, prepare_body
 from spyglass.collector.pricing import PriceTable
 from spyglass.store.connection import connect, parse_store_url
 from spyglass.store.schema import SchemaOptions, migrate
@@ -59,14 +59,16 @@ def prepare_cost(repeats: int) -> None:
     print(f"prepare_body: {best * 1e6:.2f} µs/span (best of {repeats}; {load()})")
 
 
-def write_file(path: Path, batch: Batch) -> set[str]:
+def write_file(path: Path, batch: Batch) -> tuple[set[str], tuple[int, int]]:
     trace_ids: set[str] = set()
+    window = (0, 0)
     with path.open("wb") as out:
         for request, raw in batch:
             prepared = prepare_body(request, raw, None)
             out.write(prepared.framed)
             trace_ids |= prepared.trace_ids
-    return trace_ids
+            window = merge_windows(window, prepared.window)
+    return trace_ids, window
 
 
 def run_threads(
@@ -80,7 +82,7 @@ def run_threads(
         for n, batch in enumerate(work[index :: len(inserters)]):
             path = shm / f"batch-{index}-{n}.bin"
             t = time.perf_counter()
-            rows = inserters[index].insert(path, write_file(path, batch))
+            rows = inserters[index].insert(path, *write_file(path, batch))
             elapsed = time.perf_counter() - t
             path.unlink()
             with lock:
@@ -115,7 +117,7 @@ def main() -> None:
         times = []
         for _ in range(5):
             t = time.perf_counter()
-            inserter.insert(empty, ["0" * 32])
+            inserter.insert(empty, ["0" * 32], (1, 1))
             times.append(time.perf_counter() - t)
         print(
             f"fixed cost per INSERT (empty file): best {min(times) * 1e3:.0f} ms, "

@@ -83,9 +83,13 @@ def new_batch(
 def send(
     client: httpx.Client, server: ServerProcess, spans: list[tuple[bytes, bytes, str]]
 ) -> httpx.Response:
+    return post(client, server, build_request(spans).SerializeToString())
+
+
+def post(client: httpx.Client, server: ServerProcess, body: bytes) -> httpx.Response:
     return client.post(
         f"{server.url}/v1/traces",
-        content=build_request(spans).SerializeToString(),
+        content=body,
         headers={"content-type": PROTOBUF, "x-spyglass-project": PROJECT},
         timeout=30,
     )
@@ -291,21 +295,22 @@ def test_requests_in_flight_at_sigterm_are_either_stored_or_not_acknowledged(
 
 
 def test_a_batch_resent_after_a_crash_is_not_counted_twice(tmp_path: Path) -> None:
-    """An exporter that never saw the 200 (the server died first) sends the batch again:
-    OTLP delivery is at-least-once, so stored spans must not be counted twice."""
+    """An exporter that never saw the 200 (the server died first) sends the batch again (the
+    same bytes): OTLP delivery is at-least-once, so stored spans must not be counted twice."""
     server = ServerProcess(tmp_path)
     expected: Expected = {}
     server.start()
     try:
         spans = new_batch(0, traces=2, spans_per_trace=3)
+        body = build_request(spans).SerializeToString()
         with httpx.Client() as client:
-            assert send(client, server, spans).status_code == 200
+            assert post(client, server, body).status_code == 200
         acknowledge(expected, spans)
         server.stop(signal.SIGKILL)
 
         server.start()
         with httpx.Client() as client:
-            assert send(client, server, spans).status_code == 200  # the retry
+            assert post(client, server, body).status_code == 200  # the retry
         assert_exactly_the_acknowledged_spans(server, expected)
     finally:
         server.stop(signal.SIGKILL)

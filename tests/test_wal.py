@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 
 from spyglass.collector import wal as wal_module
 from spyglass.collector.pipeline import QueueFullError
-from spyglass.collector.wal import Segment, WriteAheadLog, frames, varint
+from spyglass.collector.wal import BodyInfo, Segment, WriteAheadLog, frames, varint
 
 
 def framed(payload: bytes) -> bytes:
     return varint(len(payload)) + payload
 
 
-def scan(message: bytes) -> tuple[int, set[str]]:
-    """Test bodies: ``b"<trace>:<n>"`` holds n spans of one trace."""
+def scan(message: bytes) -> BodyInfo:
+    """Test bodies: ``b"<trace>:<n>"`` holds n spans of one trace, starting at n."""
     trace, count = message.decode().split(":")
-    return int(count), {trace}
+    return BodyInfo(int(count), frozenset({trace}), (int(count), int(count)))
+
+
+def submit(log: WriteAheadLog, payload: bytes) -> Future[None]:
+    return log.submit(framed(payload), scan(payload))
 
 
 class Recorder:
@@ -72,7 +77,7 @@ def test_frames_stop_at_a_torn_tail() -> None:
 def test_at_low_load_the_ack_waits_for_the_insert(tmp_path: Path) -> None:
     insert = Recorder()
     log = make(tmp_path, insert)
-    done = [log.submit(framed(f"t{i}:2".encode()), 2, {f"t{i}"}) for i in range(5)]
+    done = [submit(log, f"t{i}:2".encode()) for i in range(5)]
     for future in done:
         future.result(5)
     # Acknowledged means inserted here: every body is already in an insert.
@@ -88,7 +93,7 @@ def test_under_load_the_ack_comes_after_the_fsync_and_inserts_are_batched(
     insert = Recorder()
     insert.release.clear()
     log = make(tmp_path, insert, sync_ack_spans=0, seal_spans=1_000)
-    done = [log.submit(framed(f"t{i}:100".encode()), 100, {f"t{i}"}) for i in range(30)]
+    done = [submit(log, f"t{i}:100".encode()) for i in range(30)]
     for future in done:
         future.result(5)  # acknowledged while every insert is still held
     assert insert.segments == []
@@ -124,7 +129,7 @@ def test_a_new_segment_never_reuses_a_replayed_name(tmp_path: Path) -> None:
     (directory / "000000000041.wal").write_bytes(framed(b"a:1"))
     insert = Recorder()
     log = make(tmp_path, insert)
-    log.submit(framed(b"b:1"), 1, {"b"}).result(5)
+    submit(log, b"b:1").result(5)
     log.shutdown()
     assert sorted(name for name, *_ in insert.segments) == ["000000000041.wal", "000000000042.wal"]
 
@@ -133,9 +138,9 @@ def test_a_full_log_refuses_without_losing_what_it_took(tmp_path: Path) -> None:
     insert = Recorder()
     insert.release.clear()
     log = make(tmp_path, insert, sync_ack_spans=0, max_pending_spans=500)
-    taken = [log.submit(framed(f"t{i}:100".encode()), 100, {f"t{i}"}) for i in range(5)]
+    taken = [submit(log, f"t{i}:100".encode()) for i in range(5)]
     with pytest.raises(QueueFullError):
-        log.submit(framed(b"x:100"), 100, {"x"})
+        submit(log, b"x:100")
     assert log.stats.refused_spans == 100
     insert.release.set()
     for future in taken:
@@ -151,7 +156,7 @@ def test_a_failed_insert_is_retried_and_stored_once(
     insert = Recorder()
     insert.failures = 2
     log = make(tmp_path, insert)
-    log.submit(framed(b"a:1"), 1, {"a"}).result(5)
+    submit(log, b"a:1").result(5)
     deadline = time.monotonic() + 5
     while not insert.segments and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -167,7 +172,7 @@ def test_a_segment_that_keeps_failing_is_kept_aside_on_disk(
     insert = Recorder()
     insert.failures = 1_000
     log = make(tmp_path, insert)
-    log.submit(framed(b"a:1"), 1, {"a"}).result(5)
+    submit(log, b"a:1").result(5)
     failed = tmp_path / "wal" / wal_module.FAILED_DIR
     deadline = time.monotonic() + 5
     while not (failed.exists() and any(failed.iterdir())) and time.monotonic() < deadline:
@@ -184,7 +189,7 @@ def test_segments_sharing_a_trace_are_never_inserted_at_once(tmp_path: Path) -> 
     insert.release.clear()
     log = make(tmp_path, insert, sync_ack_spans=0, seal_spans=1)
     for _ in range(4):
-        log.submit(framed(b"same:1"), 1, {"same"}).result(5)
+        submit(log, b"same:1").result(5)
     time.sleep(0.2)
     assert insert.active == 1  # the other segments wait although a second inserter is free
     insert.release.set()
@@ -198,7 +203,7 @@ def test_shutdown_inserts_what_is_queued(tmp_path: Path) -> None:
     log = make(tmp_path, insert, sync_ack_spans=0, seal_spans=10**6)
     log._seal_seconds = 3600  # only shutdown seals
     for i in range(3):
-        log.submit(framed(f"t{i}:1".encode()), 1, {f"t{i}"}).result(5)
+        submit(log, f"t{i}:1".encode()).result(5)
     assert insert.segments == []
     log.shutdown()
     assert len(insert.bodies()) == 3

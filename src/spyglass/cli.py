@@ -105,6 +105,14 @@ def _app() -> typer.Typer:
                 help="Redact emails, API keys, tokens and card numbers before storage",
             ),
         ] = False,
+        ingest: Annotated[
+            str,
+            typer.Option(
+                envvar="SPYGLASS_INGEST",
+                help="native (ClickHouse parses OTLP; embedded store, no redaction), python, "
+                "or auto (native where it applies)",
+            ),
+        ] = "auto",
     ) -> None:
         """Run the server: OTLP ingest at /v1/traces and the query API at /api."""
         import uvicorn
@@ -134,6 +142,7 @@ def _app() -> typer.Typer:
                 redact_file=redact_file,
                 artifacts_uri=artifacts_uri,
                 redact_defaults=redact_defaults,
+                ingest=ingest,
             )
             app = create_app(settings, load_demo=demo)
         except ConfigError as exc:

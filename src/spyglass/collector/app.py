@@ -8,6 +8,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -21,6 +22,7 @@ from spyglass.auth.model import Role
 from spyglass.auth.sessions import SessionSigner
 from spyglass.collector.demo import demo_request
 from spyglass.collector.demo_tracking import seed_tracking
+from spyglass.collector.ingest import Ingest, NativeIngest, PythonIngest
 from spyglass.collector.metrics import ServerMetrics
 from spyglass.collector.pipeline import Pipeline
 from spyglass.collector.pricing import PriceTable
@@ -28,9 +30,9 @@ from spyglass.collector.redaction import Redactor
 from spyglass.collector.retention import RetentionWorker
 from spyglass.collector.routes import otlp_http, query
 from spyglass.collector.routes import retention as retention_routes
-from spyglass.collector.rows import SPAN_COLUMNS, SpanBatch, build_batch
+from spyglass.collector.rows import SPAN_COLUMNS, SpanBatch
 from spyglass.collector.settings import ServerSettings
-from spyglass.collector.spool_import import pipeline_submitter, run_spool_import
+from spyglass.collector.spool_import import ingest_submitter, run_spool_import
 from spyglass.collector.state import Services
 from spyglass.errors import BadRequestError, ConfigError
 from spyglass.store.auth_store import AuthStore
@@ -58,7 +60,18 @@ def check_settings(
     except (OSError, ValueError) as exc:
         raise ConfigError(f"price file: {exc}") from None
     redactor = Redactor.load(settings.redact_file, settings.redact_defaults)
+    if settings.ingest == "native" and not url.embedded:
+        raise ConfigError("--ingest native needs the embedded store (ClickHouse reads local files)")
+    if settings.ingest == "native" and redactor is not None:
+        raise ConfigError("--ingest native cannot apply redaction rules; use --ingest python")
     return url, options, prices, redactor
+
+
+def ingest_mode(settings: ServerSettings, url: StoreURL, redactor: Redactor | None) -> str:
+    """``native`` or ``python``: ``auto`` is native on the embedded store without redaction."""
+    if settings.ingest != "auto":
+        return settings.ingest
+    return "native" if url.embedded and redactor is None else "python"
 
 
 def open_services(settings: ServerSettings) -> Services:
@@ -68,17 +81,32 @@ def open_services(settings: ServerSettings) -> Services:
     migrate(client, options)
     store = TraceStore(client, options)
 
-    def write(batch: SpanBatch) -> None:
-        store.insert_spans(SPAN_COLUMNS, batch.columns)
-
     metrics = ServerMetrics()
-    pipeline = Pipeline(
-        write,
-        on_insert=metrics.insert_seconds.observe,
-        max_queued_spans=settings.max_queued_spans,
-        max_batch_spans=settings.max_batch_spans,
-    )
-    return Services(settings, store, pipeline, prices, metrics, redactor)
+    ingest: Ingest
+    if ingest_mode(settings, url, redactor) == "native":
+        ingest = NativeIngest(
+            store,
+            lambda: connect(url),
+            prices,
+            Path(url.target) / "spyglass-wal",
+            Path(url.target) / "spyglass-native-schema",
+            max_pending_spans=settings.max_queued_spans,
+            seal_spans=settings.max_batch_spans,
+            on_insert=metrics.insert_seconds.observe,
+        )
+    else:
+
+        def write(batch: SpanBatch) -> None:
+            store.insert_spans(SPAN_COLUMNS, batch.columns)
+
+        pipeline = Pipeline(
+            write,
+            on_insert=metrics.insert_seconds.observe,
+            max_queued_spans=settings.max_queued_spans,
+            max_batch_spans=settings.max_batch_spans,
+        )
+        ingest = PythonIngest(pipeline, prices, redactor)
+    return Services(settings, store, ingest, prices, metrics, redactor)
 
 
 def open_gate(services: Services, settings: ServerSettings) -> Gate:
@@ -122,7 +150,7 @@ def create_app(settings: ServerSettings | None = None, *, load_demo: bool = Fals
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = open_services(settings)
-        services.pipeline.start()
+        services.ingest.start()
         app.state.services = services
         if settings.auth_enabled:
             app.state.gate = open_gate(services, settings)
@@ -133,10 +161,9 @@ def create_app(settings: ServerSettings | None = None, *, load_demo: bool = Fals
         retention.start()
         app.state.retention = retention
         if load_demo:
-            request = demo_request()
-            batch = build_batch(request, services.prices, None)
-            await asyncio.wrap_future(services.pipeline.submit(batch))
-            log.info("loaded %d demo spans", batch.count)
+            accepted = services.ingest.accept(demo_request(), None, None)
+            await asyncio.wrap_future(accepted.done)
+            log.info("loaded %d demo spans", accepted.count)
             if not settings.auth_enabled:  # seeded through our own API, which is then open
                 threading.Thread(
                     target=_seed_demo_tracking, args=(_self_url(settings),), daemon=True
@@ -145,7 +172,7 @@ def create_app(settings: ServerSettings | None = None, *, load_demo: bool = Fals
         spool_task = asyncio.create_task(
             run_spool_import(
                 settings.data_dir.expanduser() / "spool",
-                pipeline_submitter(services.pipeline, services.prices, services.redactor),
+                ingest_submitter(services.ingest),
             )
         )
         log.info("spyglass %s serving store %s", __version__, settings.resolved_store_url)
@@ -154,9 +181,9 @@ def create_app(settings: ServerSettings | None = None, *, load_demo: bool = Fals
         finally:
             spool_task.cancel()
             retention.shutdown()
-            services.pipeline.shutdown()
+            services.ingest.shutdown()
             services.store.client.close()
-            log.info("spyglass stopped: %s", services.pipeline.stats)
+            log.info("spyglass stopped: %s", services.ingest.stats)
 
     app = FastAPI(
         title="Spyglass",
@@ -202,7 +229,7 @@ def create_app(settings: ServerSettings | None = None, *, load_demo: bool = Fals
     @app.get("/readyz", tags=["ops"], summary="The store answers and the write queue has room")
     async def readyz(request: Request) -> Response:
         services: Services = request.app.state.services
-        stats = services.pipeline.stats
+        stats = services.ingest.stats
         body = {
             "status": "ok",
             "queued_spans": stats.queued_spans,
@@ -213,7 +240,7 @@ def create_app(settings: ServerSettings | None = None, *, load_demo: bool = Fals
     @app.get("/metrics", tags=["ops"], summary="Prometheus metrics (text exposition format)")
     async def metrics(request: Request) -> Response:
         services: Services = request.app.state.services
-        text = services.metrics.render(services.pipeline.stats)
+        text = services.metrics.render(services.ingest.stats)
         return Response(text, 200, media_type="text/plain; version=0.0.4")
 
     return app

@@ -13,6 +13,7 @@ from spyglass.errors import ConfigError
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 6006
 DEFAULT_DATA_DIR = Path("~/.spyglass")
+INGEST_MODES = ("auto", "native", "python")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class ServerSettings:
             (a path, or ``s3://bucket/prefix`` with the ``s3`` extra).
         redact_file, redact_defaults: redaction rules applied before storage
             (`spyglass.collector.redaction`).
+        ingest: ``native`` (ClickHouse parses the OTLP protobuf; embedded store only, no
+            redaction), ``python`` (`build_batch`), or ``auto`` (native where it applies).
     """
 
     store_url: str = ""
@@ -55,8 +58,11 @@ class ServerSettings:
     redact_file: Path | None = None
     artifacts_uri: str = ""
     redact_defaults: bool = False
+    ingest: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.ingest not in INGEST_MODES:
+            raise ConfigError(f"ingest must be one of {', '.join(INGEST_MODES)}")
         if self.max_body_bytes < 1024:
             raise ConfigError("max_body_bytes must be at least 1024")
         if self.max_queued_spans < 1 or self.max_batch_spans < 1:

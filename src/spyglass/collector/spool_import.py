@@ -10,7 +10,7 @@ file back and stops the pass (the store is unavailable; try again next time).
 
 Wiring in the app lifespan (blocking I/O, so in a thread)::
 
-    submit = pipeline_submitter(services.pipeline, services.prices)
+    submit = ingest_submitter(services.ingest)
     spool_dir = settings.data_dir / "spool"
     task = asyncio.create_task(run_spool_import(spool_dir, submit))   # first pass at once
     ...
@@ -27,11 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
+from spyglass.collector.ingest import Ingest
 from spyglass.collector.otlp import PROTOBUF, decode_export_request
-from spyglass.collector.pipeline import Pipeline
-from spyglass.collector.pricing import PriceTable
-from spyglass.collector.redaction import Redactor
-from spyglass.collector.rows import build_batch
 from spyglass.errors import BadRequestError
 
 __all__ = [
@@ -39,7 +36,7 @@ __all__ = [
     "ImportResult",
     "SubmitFn",
     "import_spool",
-    "pipeline_submitter",
+    "ingest_submitter",
     "run_spool_import",
 ]
 
@@ -123,16 +120,11 @@ def _rename(src: Path, dst: Path) -> None:
         pass
 
 
-def pipeline_submitter(
-    pipeline: Pipeline, prices: PriceTable, redactor: Redactor | None = None
-) -> SubmitFn:
-    """A `SubmitFn` that decodes, normalizes and stores through the server's write pipeline."""
+def ingest_submitter(ingest: Ingest) -> SubmitFn:
+    """A `SubmitFn` that stores through the server's ingest path (returns once durable)."""
 
     def submit(body: bytes, project: str) -> None:
-        batch = build_batch(decode_export_request(body, PROTOBUF), prices, project)
-        if redactor is not None:
-            redactor.apply(batch)
-        pipeline.submit(batch).result()
+        ingest.accept(decode_export_request(body, PROTOBUF), body, project).done.result()
 
     return submit
 

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from spyglass.collector.ingest import Ingest
 from spyglass.collector.metrics import ServerMetrics
-from spyglass.collector.pipeline import Pipeline
 from spyglass.collector.pricing import PriceTable
 from spyglass.collector.redaction import Redactor
 from spyglass.collector.settings import ServerSettings
@@ -19,7 +19,7 @@ from spyglass.store.traces import TraceStore
 class Services:
     settings: ServerSettings
     store: TraceStore
-    pipeline: Pipeline
+    ingest: Ingest
     prices: PriceTable
     metrics: ServerMetrics
     redactor: Redactor | None = None

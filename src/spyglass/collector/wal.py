@@ -54,14 +54,42 @@ class Segment:
     path: Path
     spans: int = 0
     trace_ids: set[str] = field(default_factory=set)
+    # Earliest and latest span start (ns) in the segment; (0, 0) when empty.
+    window: tuple[int, int] = (0, 0)
     attempts: int = 0
     # Acknowledgements held until the insert (low load).
     waiting: list[Future[None]] = field(default_factory=list)
 
 
 InsertFn = Callable[[Segment], None]
-# Spans and trace ids of one framed body's message, for segments found on disk at start.
-ScanFn = Callable[[bytes], tuple[int, set[str]]]
+
+
+@dataclass(frozen=True)
+class BodyInfo:
+    """What the log keeps in memory about one framed body."""
+
+    spans: int
+    trace_ids: frozenset[str]
+    window: tuple[int, int]
+
+
+# The `BodyInfo` of one framed body's message, for segments found on disk at start.
+ScanFn = Callable[[bytes], BodyInfo]
+
+
+def merge_windows(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    """The start window covering both (``(0, 0)`` is empty)."""
+    if a == (0, 0):
+        return b
+    if b == (0, 0):
+        return a
+    return min(a[0], b[0]), max(a[1], b[1])
+
+
+def _add(segment: Segment, info: BodyInfo) -> None:
+    segment.spans += info.spans
+    segment.trace_ids |= info.trace_ids
+    segment.window = merge_windows(segment.window, info.window)
 
 
 def varint(n: int) -> bytes:
@@ -96,8 +124,7 @@ def frames(data: bytes) -> Iterator[tuple[int, int]]:
 @dataclass
 class _Pending:
     framed: bytes
-    spans: int
-    trace_ids: set[str]
+    info: BodyInfo
     done: Future[None]
 
 
@@ -138,7 +165,7 @@ class WriteAheadLog:
 
     # -- receiving ---------------------------------------------------------------------------
 
-    def submit(self, framed: bytes, spans: int, trace_ids: set[str]) -> Future[None]:
+    def submit(self, framed: bytes, info: BodyInfo) -> Future[None]:
         """Queue one framed body; the future resolves once it is fsynced to the log.
 
         Raises:
@@ -146,6 +173,7 @@ class WriteAheadLog:
             PipelineClosedError: shutdown has begun.
         """
         done: Future[None] = Future()
+        spans = info.spans
         if spans == 0:
             done.set_result(None)
             return done
@@ -156,7 +184,7 @@ class WriteAheadLog:
             if queued and queued + spans > self._max_pending:
                 self.stats.refused_spans += spans
                 raise QueueFullError(f"write queue is full ({queued} spans)")
-            self._incoming.append(_Pending(framed, spans, trace_ids, done))
+            self._incoming.append(_Pending(framed, info, done))
             self.stats.queued_spans += spans
             self._cond.notify_all()
         return done
@@ -204,9 +232,7 @@ class WriteAheadLog:
         segment = Segment(path.with_suffix(SEALED_SUFFIX))
         end = 0
         for start, stop in frames(data):
-            spans, trace_ids = self._scan(data[start:stop])
-            segment.spans += spans
-            segment.trace_ids |= trace_ids
+            _add(segment, self._scan(data[start:stop]))
             end = stop
         if end < len(data):
             # A torn tail was never fsynced, so never acknowledged: drop it.
@@ -276,16 +302,15 @@ class WriteAheadLog:
         except OSError as exc:
             log.exception("writing the write-ahead log failed")
             with self._cond:
-                self.stats.queued_spans -= sum(p.spans for p in group)
-                self.stats.failed_spans += sum(p.spans for p in group)
+                self.stats.queued_spans -= sum(p.info.spans for p in group)
+                self.stats.failed_spans += sum(p.info.spans for p in group)
             for pending in group:
                 pending.done.set_exception(exc)
             return
         with self._cond:
             busy = self.stats.queued_spans > self._sync_ack_spans
         for pending in group:
-            segment.spans += pending.spans
-            segment.trace_ids |= pending.trace_ids
+            _add(segment, pending.info)
             if busy:
                 pending.done.set_result(None)
             else:

@@ -14,7 +14,7 @@ from spyglass.collector.native.deep import rewrite_file
 from spyglass.collector.native.proto_schema import write_schema
 from spyglass.collector.native.sql_cost import price_parameters
 from spyglass.collector.native.sql_json import DEEP_ERROR
-from spyglass.collector.native.statement import insert_sql, trace_ids_sql
+from spyglass.collector.native.statement import START_WINDOW_SQL, insert_sql, trace_ids_sql
 from spyglass.collector.pricing import PriceTable
 
 __all__ = ["NativeInserter"]
@@ -49,7 +49,7 @@ class NativeInserter:
         self._sql: dict[tuple[str, str, bool, bool], str] = {}
         self._lock = threading.Lock()
 
-    def insert(self, path: Path, trace_ids: Collection[str]) -> int:
+    def insert(self, path: Path, trace_ids: Collection[str], window: tuple[int, int]) -> int:
         """Insert every valid span of the framed bodies in ``path``; return the rows inserted.
 
         Args:
@@ -58,6 +58,8 @@ class NativeInserter:
                 `PreparedBody.trace_ids`). Spans of these traces already stored are not
                 inserted again, nor are repeats within the file (the first one is kept), so
                 replaying a file after a crash stores nothing twice.
+            window: the earliest and latest span start (ns) in the file (the bodies'
+                `PreparedBody.window`); stored spans are looked for only within it.
 
         Returns:
             Rows added to ``spans`` (exact unless another insert of the same traces runs
@@ -69,7 +71,7 @@ class NativeInserter:
                 a replay of the file completes it without duplicates.
 
         Example:
-            >>> inserter.insert(Path("/data/spool/batch-000042.bin"), trace_ids)
+            >>> inserter.insert(Path("/data/spool/batch-000042.bin"), trace_ids, window)
             50000
         """
         if not trace_ids:
@@ -80,9 +82,10 @@ class NativeInserter:
         # One trace-id file per thread, rewritten for each insert.
         ids = self._schema_dir / f"trace-ids-{os.getpid()}-{threading.get_ident()}.tsv"
         ids.write_text("\n".join(trace_ids) + "\n", encoding="ascii")
-        before = self._count(ids)
+        bounds = {"first_start": window[0], "last_start": window[1]}
+        before = self._count(ids, bounds)
         try:
-            self._run(source, ids, fresh=before == 0, pre_encoded=False)
+            self._run(source, ids, bounds, fresh=before == 0, pre_encoded=False)
         except Exception as exc:
             message = str(exc)
             if DEEP_ERROR not in message and "protobuf" not in message.lower():
@@ -93,10 +96,10 @@ class NativeInserter:
             copy = source.with_name(f"{source.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             try:
                 rewrite_file(source, copy)
-                self._run(copy, ids, fresh=False, pre_encoded=True)
+                self._run(copy, ids, bounds, fresh=False, pre_encoded=True)
             finally:
                 copy.unlink(missing_ok=True)
-        return self._count(ids) - before
+        return self._count(ids, bounds) - before
 
     def _statement(self, path: Path, ids: Path, stored: bool, pre_encoded: bool) -> str:
         key = (str(path), str(ids), stored, pre_encoded)
@@ -112,14 +115,20 @@ class NativeInserter:
                 self._sql[key] = sql
             return sql
 
-    def _run(self, path: Path, ids: Path, *, fresh: bool, pre_encoded: bool) -> None:
+    def _run(
+        self, path: Path, ids: Path, bounds: dict[str, int], *, fresh: bool, pre_encoded: bool
+    ) -> None:
         # ``fresh``: no span of these traces is stored, so the lookup of stored spans (a scan
         # of trace ids) is left out; replays and late spans of known traces keep it.
         sql = self._statement(path, ids, not fresh, pre_encoded)
-        self._client.command(sql, parameters=self._prices)
+        parameters = {**self._prices, **bounds} if not fresh else self._prices
+        self._client.command(sql, parameters=parameters)
 
-    def _count(self, ids: Path) -> int:
+    def _count(self, ids: Path, bounds: dict[str, int]) -> int:
         traces = trace_ids_sql(str(ids))
-        sql = f"SELECT count() FROM {self._database}.spans WHERE trace_id IN {traces}"
-        rows = self._client.query(sql).result_rows
+        sql = (
+            f"SELECT count() FROM {self._database}.spans WHERE {START_WINDOW_SQL} "
+            f"AND trace_id IN {traces}"
+        )
+        rows = self._client.query(sql, parameters=bounds).result_rows
         return int(rows[0][0])

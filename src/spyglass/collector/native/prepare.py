@@ -32,6 +32,8 @@ class PreparedBody:
         rejected: invalid spans, which the INSERT drops by the same rule.
         errors: the first `MAX_ERRORS_REPORTED` rejection messages.
         trace_ids: hex trace ids of the accepted spans (`NativeInserter.insert` needs them).
+        window: the earliest and latest start (ns) of the accepted spans, (0, 0) if none: a
+            span stored twice has the same start, so the dedup looks only there.
     """
 
     framed: bytes
@@ -39,6 +41,7 @@ class PreparedBody:
     rejected: int
     errors: tuple[str, ...]
     trace_ids: frozenset[str]
+    window: tuple[int, int] = (0, 0)
 
     @property
     def error_message(self) -> str:
@@ -139,6 +142,7 @@ def prepare_body(
     errors: list[str] = []
     trace_ids: set[bytes] = set()
     add = trace_ids.add
+    first, last = MAX_TIME_NS, 0
     for resource_spans in request.resource_spans:
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
@@ -158,11 +162,16 @@ def prepare_body(
                 ):
                     accepted += 1
                     add(trace_id)
+                    if start < first:
+                        first = start
+                    if start > last:
+                        last = start
                     continue
                 error = span_error(span)
                 if error is None:  # pragma: no cover - the inline check mirrors span_error
                     accepted += 1
                     add(trace_id)
+                    first, last = min(first, start), max(last, start)
                     continue
                 rejected += 1
                 if len(errors) < MAX_ERRORS_REPORTED:
@@ -185,4 +194,5 @@ def prepare_body(
         rejected=rejected,
         errors=tuple(errors),
         trace_ids=frozenset(t.hex() for t in trace_ids),
+        window=(first, last) if accepted else (0, 0),
     )

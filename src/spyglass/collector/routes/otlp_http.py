@@ -1,7 +1,8 @@
 """``POST /v1/traces``: the OTLP/HTTP trace receiver.
 
-Parse, submit, map the outcome to a status. The response is sent only after the spans are in
-the store, so an acknowledged span is never lost; rejected spans are reported through
+Parse, submit, map the outcome to a status. The response is sent only after the spans are
+durable (in the store, or fsynced to the write-ahead log that is replayed on start), so an
+acknowledged span is never lost; rejected spans are reported through
 ``partial_success`` and the rest of the batch is kept.
 """
 
@@ -23,7 +24,6 @@ from spyglass.collector.otlp import (
     media_type,
 )
 from spyglass.collector.pipeline import PipelineClosedError, QueueFullError
-from spyglass.collector.rows import build_batch
 from spyglass.collector.state import ServicesDep
 from spyglass.errors import BadRequestError
 
@@ -93,20 +93,24 @@ async def export_traces(request: Request, services: ServicesDep) -> Response:
         principal = principal_of(request.state)
         # A key scoped to one project writes there whatever the header or resource says.
         project = principal.project if principal and principal.project else None
-        batch = build_batch(export, services.prices, project or request.headers.get(PROJECT_HEADER))
-        if services.redactor is not None:
-            services.redactor.apply(batch)
+        raw = body if media_type(content_type) == PROTOBUF else None
+        accepted = services.ingest.accept(
+            export, raw, project or request.headers.get(PROJECT_HEADER)
+        )
     except BadRequestError as exc:
         services.metrics.otlp_response(exc.status)
         return otlp_error(exc.status, exc.message, content_type)
+    except (QueueFullError, PipelineClosedError) as exc:
+        services.metrics.otlp_response(503)
+        return otlp_error(503, str(exc), content_type)
     try:
-        await asyncio.wrap_future(services.pipeline.submit(batch))
+        await asyncio.wrap_future(accepted.done)
     except (QueueFullError, PipelineClosedError) as exc:
         services.metrics.otlp_response(503)
         return otlp_error(503, str(exc), content_type)
     except Exception:
         services.metrics.otlp_response(503)
         return otlp_error(503, "the store did not accept the spans; retry later", content_type)
-    services.metrics.otlp_response(200, batch.count, batch.rejected)
-    body = encode_export_response(batch.rejected, batch.error_message, content_type)
+    services.metrics.otlp_response(200, accepted.count, accepted.rejected)
+    body = encode_export_response(accepted.rejected, accepted.error_message, content_type)
     return Response(body, 200, media_type=media_type(content_type))
