@@ -207,3 +207,19 @@ def test_shutdown_inserts_what_is_queued(tmp_path: Path) -> None:
     assert insert.segments == []
     log.shutdown()
     assert len(insert.bodies()) == 3
+
+
+def test_while_every_inserter_is_busy_the_open_segment_keeps_growing(tmp_path: Path) -> None:
+    insert = Recorder()
+    insert.release.clear()
+    log = make(tmp_path, insert, sync_ack_spans=0, inserters=1)
+    submit(log, b"first:1").result(5)
+    deadline = time.monotonic() + 5
+    while insert.active == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for i in range(5):  # each arrives after the 0.05 s seal age has passed
+        submit(log, f"t{i}:1".encode()).result(5)
+        time.sleep(0.08)
+    insert.release.set()
+    log.shutdown()
+    assert [len(bodies) for *_, bodies in insert.segments] == [1, 5]

@@ -24,7 +24,7 @@ from spyglass.collector.demo import demo_request
 from spyglass.collector.demo_tracking import seed_tracking
 from spyglass.collector.ingest import Ingest, NativeIngest, PythonIngest
 from spyglass.collector.metrics import ServerMetrics
-from spyglass.collector.pipeline import Pipeline
+from spyglass.collector.pipeline import DEFAULT_MAX_QUEUED_SPANS, Pipeline
 from spyglass.collector.pricing import PriceTable
 from spyglass.collector.redaction import Redactor
 from spyglass.collector.retention import RetentionWorker
@@ -34,6 +34,7 @@ from spyglass.collector.rows import SPAN_COLUMNS, SpanBatch
 from spyglass.collector.settings import ServerSettings
 from spyglass.collector.spool_import import ingest_submitter, run_spool_import
 from spyglass.collector.state import Services
+from spyglass.collector.wal import DEFAULT_MAX_PENDING_SPANS
 from spyglass.errors import BadRequestError, ConfigError
 from spyglass.store.auth_store import AuthStore
 from spyglass.store.connection import StoreURL, connect, parse_store_url
@@ -90,7 +91,7 @@ def open_services(settings: ServerSettings) -> Services:
             prices,
             Path(url.target) / "spyglass-wal",
             Path(url.target) / "spyglass-native-schema",
-            max_pending_spans=settings.max_queued_spans,
+            max_pending_spans=settings.max_queued_spans or DEFAULT_MAX_PENDING_SPANS,
             seal_spans=settings.max_batch_spans,
             on_insert=metrics.insert_seconds.observe,
         )
@@ -102,7 +103,7 @@ def open_services(settings: ServerSettings) -> Services:
         pipeline = Pipeline(
             write,
             on_insert=metrics.insert_seconds.observe,
-            max_queued_spans=settings.max_queued_spans,
+            max_queued_spans=settings.max_queued_spans or DEFAULT_MAX_QUEUED_SPANS,
             max_batch_spans=settings.max_batch_spans,
         )
         ingest = PythonIngest(pipeline, prices, redactor)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spyglass.collector.otlp import DEFAULT_MAX_BODY_BYTES
-from spyglass.collector.pipeline import DEFAULT_MAX_BATCH_SPANS, DEFAULT_MAX_QUEUED_SPANS
+from spyglass.collector.pipeline import DEFAULT_MAX_BATCH_SPANS
 from spyglass.errors import ConfigError
 
 DEFAULT_HOST = "127.0.0.1"
@@ -47,7 +47,7 @@ class ServerSettings:
     retention_days: int | None = None
     price_file: Path | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    max_queued_spans: int = DEFAULT_MAX_QUEUED_SPANS
+    max_queued_spans: int | None = None  # None: the ingest path's own default
     max_batch_spans: int = DEFAULT_MAX_BATCH_SPANS
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
@@ -65,7 +65,9 @@ class ServerSettings:
             raise ConfigError(f"ingest must be one of {', '.join(INGEST_MODES)}")
         if self.max_body_bytes < 1024:
             raise ConfigError("max_body_bytes must be at least 1024")
-        if self.max_queued_spans < 1 or self.max_batch_spans < 1:
+        if (self.max_queued_spans is not None and self.max_queued_spans < 1) or (
+            self.max_batch_spans < 1
+        ):
             raise ConfigError("queue and batch sizes must be positive")
         if not 0 < self.port < 65536:
             raise ConfigError(f"port {self.port} is out of range")

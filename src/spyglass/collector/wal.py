@@ -6,7 +6,8 @@ acknowledged span survives ``kill -9``. Under load the futures resolve right aft
 when fewer than ``sync_ack_spans`` spans are waiting they resolve only once the segment is
 inserted, so at low load an acknowledgement also means "queryable" (read-your-writes for
 scripts and tests) at no cost to throughput. A segment is sealed when it holds ``seal_spans``
-spans, its first body is ``seal_seconds`` old, or someone waits for it; inserter threads
+spans, its first body is ``seal_seconds`` old and an inserter is free (so under load segments
+grow and the per-INSERT cost is paid less often), or someone waits for it; inserter threads
 hand sealed segments to ``insert`` (one INSERT per segment: the per-statement cost is paid per
 50k spans instead of per request) and delete them once stored. Leftover segments are replayed
 on start; ``insert`` must be idempotent (the store drops spans it already holds), so a segment
@@ -35,7 +36,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SEAL_SPANS = 50_000
 DEFAULT_SEAL_SECONDS = 0.2
-DEFAULT_MAX_PENDING_SPANS = 400_000
+# About 5 s of inserts on two cores: the bound on how far "queryable" trails "acknowledged".
+DEFAULT_MAX_PENDING_SPANS = 100_000
 DEFAULT_INSERTERS = 2
 DEFAULT_SYNC_ACK_SPANS = 5_000
 OPEN_SUFFIX = ".open"
@@ -153,10 +155,14 @@ class WriteAheadLog:
         self._max_pending = max_pending_spans
         self._sync_ack_spans = sync_ack_spans
         self._on_insert = on_insert
-        self._cond = threading.Condition()
+        lock = threading.Lock()
+        self._cond = threading.Condition(lock)  # inserters wait on it
+        # The appender waits on its own condition (same lock), so idle inserters wake only it.
+        self._wake_appender = threading.Condition(lock)
         self._incoming: deque[_Pending] = deque()
         self._sealed: deque[Segment] = deque()
         self._in_flight: list[Segment] = []
+        self._idle_inserters = 0
         self._closed = False
         self._appender_done = False
         self._threads: list[threading.Thread] = []
@@ -186,7 +192,7 @@ class WriteAheadLog:
                 raise QueueFullError(f"write queue is full ({queued} spans)")
             self._incoming.append(_Pending(framed, info, done))
             self.stats.queued_spans += spans
-            self._cond.notify_all()
+            self._wake_appender.notify()
         return done
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -223,6 +229,7 @@ class WriteAheadLog:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+            self._wake_appender.notify()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -257,16 +264,18 @@ class WriteAheadLog:
         while True:
             with self._cond:
                 while not self._incoming and not self._closed:
-                    if current is not None:
-                        left = opened_at + self._seal_seconds - time.monotonic()
-                        if left <= 0:
-                            break
-                        self._cond.wait(left)
-                    else:
-                        self._cond.wait()
+                    if current is None:
+                        self._wake_appender.wait()
+                        continue
+                    left = opened_at + self._seal_seconds - time.monotonic()
+                    if left <= 0 and self._idle_inserters:
+                        break
+                    # Past its age, a segment waits for a free inserter (which notifies).
+                    self._wake_appender.wait(left if left > 0 else None)
                 group = list(self._incoming)
                 self._incoming.clear()
                 closing = self._closed
+                idle = self._idle_inserters > 0
             if group:
                 if current is None:
                     current, handle = self._open_segment()
@@ -277,7 +286,7 @@ class WriteAheadLog:
                 closing
                 or current.waiting
                 or current.spans >= self._seal_spans
-                or time.monotonic() - opened_at >= self._seal_seconds
+                or (idle and time.monotonic() - opened_at >= self._seal_seconds)
             ):
                 assert handle is not None
                 handle.close()
@@ -338,7 +347,10 @@ class WriteAheadLog:
                         return segment
                 if self._appender_done and not self._sealed:
                     return None
+                self._idle_inserters += 1
+                self._wake_appender.notify()  # it may seal an aged segment for us
                 self._cond.wait(1.0 if self._closed else None)
+                self._idle_inserters -= 1
 
     def _insert_loop(self) -> None:
         while (segment := self._next_segment()) is not None:
