@@ -18,7 +18,7 @@ from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-
 from json.scanner import make_scanner
 from typing import Any, cast
 
-__all__ = ["SPAN_TYPES", "USAGE_KEYS", "Canonical", "messages_text", "normalize"]
+__all__ = ["SPAN_TYPES", "USAGE_KEYS", "Canonical", "canonical_io", "messages_text", "normalize"]
 
 SPAN_TYPES = (
     "LLM",
@@ -297,6 +297,23 @@ def normalize(
         return _empty()
 
 
+def canonical_io(
+    attributes: Mapping[str, Any], events: Sequence[tuple[str, Mapping[str, Any]]] = ()
+) -> tuple[str, str]:
+    """``normalize(...).input`` and ``.output`` alone (for readers; never raises)."""
+    try:
+        ev = _scan_events(events) if events else None
+        a = attributes
+        if ev is not None and ev.details is not None:
+            a = {**ev.details, **attributes}
+        if ev is None and not _MARKERS.intersection(a):
+            return "", ""
+        _, input_text, _, output_text = _io(a, ev)
+        return input_text, output_text
+    except Exception:
+        return "", ""
+
+
 def messages_text(text: str) -> str:
     """Canonical messages (compact JSON) from a JSON message list in any dialect, else ``""``."""
     try:
@@ -379,6 +396,36 @@ def _normalize(
 
     usage = _usage(get, present)
 
+    in_msgs, input_text, out_msgs, output_text = _io(a, ev)
+
+    if not span_type:
+        span_type = "LLM" if (model or in_msgs or out_msgs or usage) else "UNKNOWN"
+    if not operation:
+        operation = _REQUEST_TYPE_OPERATIONS.get(request_type, "")
+    if not operation:
+        if span_type == "LLM":
+            operation = "chat" if in_msgs else ""
+        else:
+            operation = _KIND_OPERATIONS.get(span_type, "")
+
+    return Canonical(
+        span_type,
+        model,
+        provider,
+        operation,
+        input_text,
+        output_text,
+        session_id,
+        user_id,
+        usage,
+    )
+
+
+def _io(
+    a: Mapping[str, Any], ev: _Events | None
+) -> tuple[list[Message] | None, str, list[Message] | None, str]:
+    """(input messages, input text, output messages, output text) of one span."""
+    get = a.get
     in_msgs, input_text = _side(
         a,
         _IN_SIDE,
@@ -413,28 +460,7 @@ def _normalize(
                 out_msgs, output_text = _mlflow_payload(value, "choices")
     if out_msgs:
         output_text = _encode(out_msgs)
-
-    if not span_type:
-        span_type = "LLM" if (model or in_msgs or out_msgs or usage) else "UNKNOWN"
-    if not operation:
-        operation = _REQUEST_TYPE_OPERATIONS.get(request_type, "")
-    if not operation:
-        if span_type == "LLM":
-            operation = "chat" if in_msgs else ""
-        else:
-            operation = _KIND_OPERATIONS.get(span_type, "")
-
-    return Canonical(
-        span_type,
-        model,
-        provider,
-        operation,
-        input_text,
-        output_text,
-        session_id,
-        user_id,
-        usage,
-    )
+    return in_msgs, input_text, out_msgs, output_text
 
 
 # --- scalar helpers -------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from spyglass.collector.normalize import messages_text, normalize
+from spyglass.collector.normalize import canonical_io, messages_text
 
 
 def canonical_span_json(span_json: str) -> str:
@@ -21,9 +21,7 @@ def canonical_span_json(span_json: str) -> str:
     span: dict[str, Any] = orjson.loads(span_json)
     attributes = span.get("attributes") or {}
     events = [(e.get("name", ""), e.get("attributes") or {}) for e in span.get("events") or ()]
-    canonical = normalize(attributes, events)
-    span["input"] = canonical.input
-    span["output"] = canonical.output
+    span["input"], span["output"] = canonical_io(attributes, events)
     return orjson.dumps(span).decode()
 
 
