@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from benchmarks._spans import genai_request
 from spyglass.collector.app import check_settings, ingest_mode
 from spyglass.collector.settings import ServerSettings
 from spyglass.errors import ConfigError
+from tests.conftest import ServerProcess
 
 
 def test_an_unknown_ingest_mode_is_refused() -> None:
@@ -44,3 +49,35 @@ def test_auto_takes_the_native_path_where_it_applies(
     settings = ServerSettings(data_dir=tmp_path, **options)
     url, _, _, redactor = check_settings(settings)
     assert ingest_mode(settings, url, redactor) == expected
+
+
+def test_a_running_server_stores_big_exports_natively_and_small_ones_in_python(
+    server: ServerProcess,
+) -> None:
+    big = genai_request(6000, project="native-e2e", seed=7)  # above PYTHON_INSERT_MAX_SPANS
+    small = genai_request(20, project="native-e2e", seed=8)
+    headers = {"content-type": "application/x-protobuf"}
+    for body in (big, small):
+        response = httpx.post(f"{server.url}/v1/traces", content=body, headers=headers, timeout=60)
+        assert response.status_code == 200
+    # The big export is acknowledged once durable, before it is stored: wait for it.
+    deadline = time.monotonic() + 60
+    while True:
+        projects = httpx.get(f"{server.url}/api/projects", timeout=30).json()["projects"]
+        stored = next((p["spans"] for p in projects if p["name"] == "native-e2e"), 0)
+        if stored == 6020 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert stored == 6020
+    page = httpx.get(
+        f"{server.url}/api/traces", params={"project": "native-e2e", "limit": 50}, timeout=30
+    ).json()
+    llm = next(t for t in page["traces"] if t["llm_calls"])
+    trace = httpx.get(
+        f"{server.url}/api/traces/{llm['trace_id']}", params={"project": "native-e2e"}, timeout=30
+    ).json()
+    chat = next(s for s in trace["spans"] if s["span_type"] == "LLM")
+    # Canonical messages, whichever path stored the span.
+    assert json.loads(chat["input"])[0]["role"] == "system"
+    assert "parts" not in chat["input"]
+    assert chat["usage"]["input"] > 0 and chat["cost"]["total"] > 0

@@ -28,11 +28,17 @@ from spyglass.collector.native.proto_schema import PROJECT_FIELD
 from spyglass.collector.pipeline import Pipeline, PipelineStats
 from spyglass.collector.pricing import PriceTable
 from spyglass.collector.redaction import Redactor
-from spyglass.collector.rows import SPAN_COLUMNS, build_batch
+from spyglass.collector.rows import SPAN_COLUMNS, SpanBatch, build_batch
 from spyglass.collector.wal import BodyInfo, Segment, WriteAheadLog, frames
+from spyglass.store.schema import SchemaOptions
 from spyglass.store.traces import TraceStore
 
 log = logging.getLogger(__name__)
+
+# Segments up to this size are stored through the Python path: a native INSERT costs ~0.35 s
+# to analyse whatever its size, which would cap a sequential exporter's small batches (acked
+# after the insert at low load) at a few per second; larger ones amortize it.
+PYTHON_INSERT_MAX_SPANS = 5_000
 
 
 @dataclass
@@ -110,7 +116,7 @@ class NativeIngest:
         self._prices = prices
         self._open_client = open_client
         self._schema_dir = schema_dir
-        self._inserters = threading.local()
+        self._local = threading.local()
         self._clients: list[Client] = []
         self._clients_lock = threading.Lock()
         self._wal = WriteAheadLog(
@@ -140,33 +146,41 @@ class NativeIngest:
                 client.close()
             self._clients.clear()
 
-    def _inserter(self) -> NativeInserter:
+    def _writers(self) -> tuple[NativeInserter, TraceStore]:
         # One client per inserting thread: a client runs one call at a time, so inserts on
         # the API's client would queue behind each other and behind every query.
-        inserter: NativeInserter | None = getattr(self._inserters, "inserter", None)
-        if inserter is None:
+        writers: tuple[NativeInserter, TraceStore] | None = getattr(self._local, "writers", None)
+        if writers is None:
             client = self._open_client()
             with self._clients_lock:
                 self._clients.append(client)
-            inserter = NativeInserter(client, self._store.db, self._prices, self._schema_dir)
-            self._inserters.inserter = inserter
-        return inserter
+            writers = (
+                NativeInserter(client, self._store.db, self._prices, self._schema_dir),
+                TraceStore(client, SchemaOptions(self._store.db)),
+            )
+            self._local.writers = writers
+        return writers
 
     def _insert_segment(self, segment: Segment) -> None:
+        native, python = self._writers()
+        if segment.spans <= PYTHON_INSERT_MAX_SPANS:
+            self._insert_by_python(segment.path, python)
+            return
         try:
-            self._inserter().insert(segment.path, segment.trace_ids, segment.window)
+            native.insert(segment.path, segment.trace_ids, segment.window)
         except Exception:
             # ClickHouse refused something upb accepted: store this segment body by body
             # through the Python path instead (it drops spans the failed INSERT did store).
             log.warning("native insert of %s failed; using the Python path", segment.path.name)
-            self._insert_by_python(segment.path)
+            self._insert_by_python(segment.path, python)
 
-    def _insert_by_python(self, path: Path) -> None:
+    def _insert_by_python(self, path: Path, store: TraceStore) -> None:
         data = path.read_bytes()
+        batch = SpanBatch()
         for start, stop in frames(data):
             request = ExportTraceServiceRequest.FromString(data[start:stop])
-            batch = build_batch(request, self._prices, _project_override(request))
-            self._store.insert_spans(SPAN_COLUMNS, batch.columns)
+            batch.extend(build_batch(request, self._prices, _project_override(request)))
+        store.insert_spans(SPAN_COLUMNS, batch.columns)
 
 
 def _project_override(request: ExportTraceServiceRequest) -> str | None:
