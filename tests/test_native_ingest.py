@@ -22,10 +22,10 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from benchmarks._spans import genai_request
 from spyglass.collector.native import NativeInserter, merge_windows, prepare_body, rebuild_io
-from spyglass.collector.native.prepare import varint
 from spyglass.collector.native.statement import INSERT_COLUMNS
 from spyglass.collector.pricing import PriceTable
 from spyglass.collector.rows import SPAN_COLUMNS, build_batch
+from spyglass.collector.wal import varint
 from spyglass.store.schema import SchemaOptions, migrate
 from spyglass.store.traces import TraceStore
 

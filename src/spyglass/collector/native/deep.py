@@ -12,37 +12,21 @@ Two cases, both rare, both handled by re-serializing every body with upb (`rewri
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from spyglass.collector.native.prepare import frame, top_level_fields, varint
+from spyglass.collector.native.prepare import frame, top_level_fields
 from spyglass.collector.native.proto_schema import PROJECT_FIELD, VALUE_JSON_FIELD
 from spyglass.collector.rows import any_value, encode_value
+from spyglass.collector.wal import frames, varint
 
-__all__ = ["iter_frames", "rewrite_body", "rewrite_file"]
+__all__ = ["rewrite_body", "rewrite_file"]
 
 _NESTED = ("array_value", "kvlist_value")
 _JSON_TAG = varint(VALUE_JSON_FIELD << 3 | 2)
-
-
-def iter_frames(data: bytes) -> Iterator[bytes]:
-    """The bodies of a framed file (varint length + message, repeated)."""
-    pos, end = 0, len(data)
-    while pos < end:
-        size = shift = 0
-        while True:
-            byte = data[pos]
-            pos += 1
-            size |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                break
-        yield data[pos : pos + size]
-        pos += size
 
 
 def _too_deep(value: AnyValue) -> bool:
@@ -96,5 +80,6 @@ def rewrite_file(source: Path, target: Path) -> None:
     """Write ``source``'s bodies to ``target``, each through `rewrite_body`."""
     data = source.read_bytes()
     with target.open("wb") as out:
-        for body in iter_frames(data):
+        for start, stop in frames(data):
+            body = data[start:stop]
             out.write(frame(rewrite_body(body)))

@@ -14,6 +14,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from spyglass.collector.native.proto_schema import PROJECT_FIELD
 from spyglass.collector.rows import MAX_ERRORS_REPORTED, MAX_TIME_NS, span_error
+from spyglass.collector.wal import varint
 
 __all__ = ["PreparedBody", "frame", "prepare_body", "top_level_fields", "varint"]
 
@@ -49,16 +50,6 @@ class PreparedBody:
         more = self.rejected - len(self.errors)
         suffix = f"; and {more} more" if more > 0 else ""
         return "; ".join(self.errors) + suffix
-
-
-def varint(n: int) -> bytes:
-    """Protobuf base-128 varint of a non-negative int."""
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
