@@ -223,3 +223,27 @@ def test_while_every_inserter_is_busy_the_open_segment_keeps_growing(tmp_path: P
     insert.release.set()
     log.shutdown()
     assert [len(bodies) for *_, bodies in insert.segments] == [1, 5]
+
+
+def test_a_failed_write_is_refused_and_the_log_keeps_working(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    insert = Recorder()
+    log = make(tmp_path, insert, sync_ack_spans=0)
+    real_fsync = wal_module.os.fsync
+    calls = [0]
+
+    def flaky_fsync(fd: int) -> None:
+        calls[0] += 1
+        if calls[0] == 2:  # the first group's data (call 1 is the new segment's directory)
+            raise OSError(28, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(wal_module.os, "fsync", flaky_fsync)
+    with pytest.raises(OSError, match="No space left"):
+        submit(log, b"lost:3").result(5)
+    submit(log, b"kept:2").result(5)
+    log.shutdown()
+    assert insert.bodies() == [b"kept:2"]  # the refused body left nothing behind
+    assert log.stats.failed_spans == 3
+    assert log.stats.written_spans == 2

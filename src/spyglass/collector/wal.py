@@ -277,11 +277,24 @@ class WriteAheadLog:
                 closing = self._closed
                 idle = self._idle_inserters > 0
             if group:
-                if current is None:
-                    current, handle = self._open_segment()
-                    opened_at = time.monotonic()
-                assert handle is not None
-                self._write_group(handle, current, group)
+                try:
+                    if current is None:
+                        current, handle = self._open_segment()
+                        opened_at = time.monotonic()
+                    assert handle is not None
+                    self._write_group(handle, current, group)
+                except OSError as exc:  # e.g. a full disk: refuse this group, keep running
+                    log.exception("writing the write-ahead log failed")
+                    self._refuse(group, exc)
+                    if handle is not None:
+                        closing_segment = current
+                        handle.close()
+                        current, handle = None, None
+                        if closing_segment is not None and closing_segment.spans:
+                            self._seal(closing_segment)
+                        elif closing_segment is not None:
+                            closing_segment.path.unlink(missing_ok=True)
+                    continue
             if current is not None and (
                 closing
                 or current.waiting
@@ -301,21 +314,25 @@ class WriteAheadLog:
     def _open_segment(self) -> tuple[Segment, BinaryIO]:
         self._sequence += 1
         path = self.directory / f"{self._sequence:012d}{OPEN_SUFFIX}"
-        return Segment(path), path.open("ab")
+        handle = path.open("ab")
+        # The new name must survive an OS crash too, not only the bytes fsynced into it.
+        directory = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        return Segment(path), handle
 
     def _write_group(self, handle: BinaryIO, segment: Segment, group: list[_Pending]) -> None:
+        size = handle.tell()
         try:
             handle.write(b"".join(p.framed for p in group))
             handle.flush()
             os.fsync(handle.fileno())
-        except OSError as exc:
-            log.exception("writing the write-ahead log failed")
-            with self._cond:
-                self.stats.queued_spans -= sum(p.info.spans for p in group)
-                self.stats.failed_spans += sum(p.info.spans for p in group)
-            for pending in group:
-                pending.done.set_exception(exc)
-            return
+        except OSError:
+            # Cut a partial write off, so the frames of the segment stay aligned.
+            handle.truncate(size)
+            raise
         with self._cond:
             busy = self.stats.queued_spans > self._sync_ack_spans
         for pending in group:
@@ -324,6 +341,13 @@ class WriteAheadLog:
                 pending.done.set_result(None)
             else:
                 segment.waiting.append(pending.done)
+
+    def _refuse(self, group: list[_Pending], exc: OSError) -> None:
+        with self._cond:
+            self.stats.queued_spans -= sum(p.info.spans for p in group)
+            self.stats.failed_spans += sum(p.info.spans for p in group)
+        for pending in group:
+            pending.done.set_exception(exc)
 
     def _seal(self, segment: Segment) -> None:
         sealed = segment.path.with_suffix(SEALED_SUFFIX)
