@@ -139,6 +139,48 @@ def test_row_filters_find_traces_whose_matching_spans_arrived_later(store: Trace
     assert got == [specs[i].trace_id.hex() for i in reversed(failing)]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        'model ~ "claude"',
+        'status = "ERROR" and model ~ "CLAUDE"',
+        'latency_ms > 1 and model ~ "cla"',
+    ],
+)
+def test_filter_language_conjuncts_narrow_the_window_without_losing_traces(
+    store: TraceStore, text: str
+) -> None:
+    """``model ~`` and ``status = "ERROR"`` also filter summary rows (a trace matches iff one of
+    its rows does), including rows stored later than the trace's first."""
+    specs = [
+        TraceSpec(f"t{i}", start_ms=i * 10, attributes={"gen_ai.request.model": "gpt-4o"})
+        for i in range(1500)
+    ]
+    store_traces(store, specs)
+    chosen = range(3, 1500, 7)
+    late = [
+        TraceSpec(
+            "late",
+            start_ms=30_000 + i,
+            duration_ms=5,
+            error=True,
+            attributes={"gen_ai.request.model": "claude-sonnet-4"},
+            trace_id=specs[i].trace_id,
+        )
+        for i in chosen
+    ]
+    store_traces(store, late)
+    got: list[str] = []
+    cursor = None
+    for _ in range(100):
+        page = store.list_traces(TraceQuery(filter=text, limit=41, cursor=cursor))
+        got += ids(page)
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert got == [specs[i].trace_id.hex() for i in reversed(chosen)]
+
+
 def test_a_cursor_works_with_other_sort_orders(store: TraceStore) -> None:
     store_traces(store, [TraceSpec(f"t{i}", i, duration_ms=(i * 7) % 11 + 1) for i in range(12)])
     first = store.list_traces(TraceQuery(sort="latency", limit=5))

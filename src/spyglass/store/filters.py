@@ -398,6 +398,12 @@ class _Compiler:
 _PREFIX_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 
 
+def compile_node(node: Node, fields: Mapping[str, Field], *, prefix: str) -> CompiledFilter:
+    """Compile one parsed (sub)expression, e.g. a conjunct of `parse_filter`'s result."""
+    compiler = _Compiler(fields, prefix)
+    return CompiledFilter(compiler.compile(node), compiler.params)
+
+
 def compile_filter(text: str, fields: Mapping[str, Field], *, prefix: str = "f") -> CompiledFilter:
     """Compile filter text against a whitelist of fields into SQL plus server-side binds.
 

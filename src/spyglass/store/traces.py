@@ -17,7 +17,16 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from spyglass.errors import BadRequestError
-from spyglass.store.filters import CompiledFilter, Field, FilterError, compile_filter
+from spyglass.store.filters import (
+    And,
+    Comparison,
+    CompiledFilter,
+    Field,
+    FilterError,
+    compile_filter,
+    compile_node,
+    parse_filter,
+)
 from spyglass.store.raw_io import canonical_preview, canonical_span_json
 from spyglass.store.schema import SchemaOptions
 from spyglass.store.span_json import SPAN_JSON_SQL
@@ -449,6 +458,7 @@ class TraceStore:
             compiled = _compile(q.filter)
             params.update(compiled.params)
             outer.append(f"({compiled.sql})")
+            pushed += _row_conjuncts(q.filter, params)
         return inner, bounds, outer, pushed
 
     def _trace_id_condition(self, subquery: str, params: dict[str, Any], bind: str) -> str:
@@ -538,6 +548,28 @@ class TraceStore:
         spans = orjson.Fragment("[" + ",".join(texts) + "]")
         next_cursor = encode_cursor(rows[-1][1], rows[-1][2]) if more else None
         return {"spans": spans, "next_cursor": next_cursor}
+
+
+def _row_conjuncts(text: str, params: dict[str, Any]) -> list[str]:
+    """Conditions on summary rows implied by the filter's top-level conjuncts.
+
+    A trace matches ``model ~ "x"`` (x without a comma) or ``status = "ERROR"`` iff one of its
+    summary rows does, so those also narrow the rows the newest-first window reads; the whole
+    filter still decides on the aggregated trace.
+    """
+    node = parse_filter(text)
+    conjuncts = node.operands if isinstance(node, And) else (node,)
+    out: list[str] = []
+    for c in conjuncts:
+        if not isinstance(c, Comparison) or c.key is not None:
+            continue
+        if c.field == "model" and c.op == "~" and isinstance(c.value, str) and "," not in c.value:
+            pushed = compile_node(c, TRACE_FILTER_FIELDS, prefix=f"rc{len(out)}_")
+            params.update(pushed.params)
+            out.append(pushed.sql)
+        elif c.field == "status" and c.op == "=" and c.value == "ERROR":
+            out.append("error_count > 0")
+    return out
 
 
 def _compile(text: str) -> CompiledFilter:
