@@ -71,12 +71,15 @@ def _load(
     connections: int,
     spans: int,
     rate: int,
+    pace: int,
     queue: mp.Queue,  # type: ignore[type-arg]
 ) -> None:
     # Enough distinct bodies for ``rate`` spans/s; the load stops early if they run out.
     bodies = _fresh_bodies(spans, max(connections, int(seconds * rate / spans)))
     queue.put("ready")
-    deadline = time.monotonic() + seconds
+    began = time.monotonic()
+    deadline = began + seconds
+    taken = [0]  # bodies handed out, for --pace
     acked = [0] * connections
     refused = [0] * connections
     latencies: list[float] = []
@@ -94,6 +97,7 @@ def _load(
         with socket.create_connection((host, port)) as sock:
             reader = sock.makefile("rb")
             body = None
+            due = 0.0
             while time.monotonic() < deadline:
                 if body is None:
                     with lock:
@@ -101,6 +105,10 @@ def _load(
                             ran_out[0] = True
                             return
                         body = pending.pop()
+                        due = began + taken[0] * spans / pace if pace else 0.0
+                        taken[0] += 1
+                    if due > time.monotonic():
+                        time.sleep(due - time.monotonic())
                 started = time.perf_counter()
                 sock.sendall(
                     b"POST /v1/traces HTTP/1.1\r\nHost: bench\r\n"
@@ -159,6 +167,7 @@ def main() -> None:
     parser.add_argument("--spans-per-request", type=int, default=2000)
     parser.add_argument("--rate", type=int, default=80_000, help="distinct bodies for this rate")
     parser.add_argument("--server-args", default="", help="extra `spyglass server` arguments")
+    parser.add_argument("--pace", type=int, default=0, help="offer at most this many spans/s")
     args = parser.parse_args()
 
     server = None
@@ -173,7 +182,15 @@ def main() -> None:
         queue: mp.Queue = mp.get_context("spawn").Queue()  # type: ignore[type-arg]
         loader = mp.get_context("spawn").Process(
             target=_load,
-            args=(url, args.seconds, args.connections, args.spans_per_request, args.rate, queue),
+            args=(
+                url,
+                args.seconds,
+                args.connections,
+                args.spans_per_request,
+                args.rate,
+                args.pace,
+                queue,
+            ),  # fmt: skip
         )
         loader.start()
         assert queue.get() == "ready"
