@@ -13,8 +13,14 @@ from clickhouse_connect.driver.client import Client
 from spyglass.collector.native.deep import rewrite_file
 from spyglass.collector.native.proto_schema import write_schema
 from spyglass.collector.native.sql_cost import price_parameters
+from spyglass.collector.native.sql_fast_json import FALLBACK_ERROR
 from spyglass.collector.native.sql_json import DEEP_ERROR
-from spyglass.collector.native.statement import START_WINDOW_SQL, insert_sql, trace_ids_sql
+from spyglass.collector.native.statement import (
+    START_WINDOW_SQL,
+    Encoder,
+    insert_sql,
+    trace_ids_sql,
+)
 from spyglass.collector.pricing import PriceTable
 
 __all__ = ["NativeInserter"]
@@ -39,14 +45,23 @@ class NativeInserter:
     """
 
     def __init__(
-        self, client: Client, database: str, prices: PriceTable, schema_dir: str | Path
+        self,
+        client: Client,
+        database: str,
+        prices: PriceTable,
+        schema_dir: str | Path,
+        *,
+        fast: bool = True,
     ) -> None:
+        """``fast=False`` skips the common-case encoder (`sql_fast_json`); for tests."""
         self._client = client
+        self._fast = fast
+        self.fallbacks = 0  # files the fast encoder handed to the general one
         self._database = database
         self._format_schema = write_schema(schema_dir)
         self._schema_dir = Path(schema_dir).resolve()
         self._prices = price_parameters(prices)
-        self._sql: dict[tuple[str, str, bool, bool], str] = {}
+        self._sql: dict[tuple[str, str, bool, Encoder], str] = {}
         self._lock = threading.Lock()
 
     def insert(self, path: Path, trace_ids: Collection[str], window: tuple[int, int]) -> int:
@@ -84,25 +99,40 @@ class NativeInserter:
         ids.write_text("\n".join(trace_ids) + "\n", encoding="ascii")
         bounds = {"first_start": window[0], "last_start": window[1]}
         before = self._count(ids, bounds)
+        if not self._fast:
+            self._general(source, ids, bounds, fresh=before == 0)
+            return self._count(ids, bounds) - before
         try:
-            self._run(source, ids, bounds, fresh=before == 0, pre_encoded=False)
+            self._run(source, ids, bounds, fresh=before == 0, encoder="fast")
+        except Exception as exc:
+            message = str(exc)
+            if FALLBACK_ERROR not in message and "protobuf" not in message.lower():
+                raise
+            # A kvlist, nested array, repeated key or very long value (or a body ClickHouse
+            # cannot read): the general encoder. Rows of blocks stored before the failure
+            # are skipped by the stored-span check.
+            self.fallbacks += 1
+            self._general(source, ids, bounds, fresh=False)
+        return self._count(ids, bounds) - before
+
+    def _general(self, source: Path, ids: Path, bounds: dict[str, int], *, fresh: bool) -> None:
+        try:
+            self._run(source, ids, bounds, fresh=fresh, encoder="general")
         except Exception as exc:
             message = str(exc)
             if DEEP_ERROR not in message and "protobuf" not in message.lower():
                 raise
             # Rare: a value nested deeper than the SQL reads, or a wire encoding ClickHouse
-            # rejects. Re-run on a copy re-serialized by upb; rows of blocks stored before
-            # the failure are skipped by the dedup.
+            # rejects. Re-run on a copy re-serialized by upb with such values pre-encoded.
             copy = source.with_name(f"{source.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             try:
                 rewrite_file(source, copy)
-                self._run(copy, ids, bounds, fresh=False, pre_encoded=True)
+                self._run(copy, ids, bounds, fresh=False, encoder="pre_encoded")
             finally:
                 copy.unlink(missing_ok=True)
-        return self._count(ids, bounds) - before
 
-    def _statement(self, path: Path, ids: Path, stored: bool, pre_encoded: bool) -> str:
-        key = (str(path), str(ids), stored, pre_encoded)
+    def _statement(self, path: Path, ids: Path, stored: bool, encoder: Encoder) -> str:
+        key = (str(path), str(ids), stored, encoder)
         with self._lock:
             sql = self._sql.get(key)
             if sql is None:
@@ -110,17 +140,17 @@ class NativeInserter:
                     self._sql.clear()
                 sql = insert_sql(
                     self._database, str(path), self._format_schema, trace_ids_path=str(ids),
-                    stored=stored, pre_encoded=pre_encoded,
+                    stored=stored, encoder=encoder,
                 )  # fmt: skip
                 self._sql[key] = sql
             return sql
 
     def _run(
-        self, path: Path, ids: Path, bounds: dict[str, int], *, fresh: bool, pre_encoded: bool
+        self, path: Path, ids: Path, bounds: dict[str, int], *, fresh: bool, encoder: Encoder
     ) -> None:
         # ``fresh``: no span of these traces is stored, so the lookup of stored spans (a scan
         # of trace ids) is left out; replays and late spans of known traces keep it.
-        sql = self._statement(path, ids, not fresh, pre_encoded)
+        sql = self._statement(path, ids, not fresh, encoder)
         parameters = {**self._prices, **bounds} if not fresh else self._prices
         self._client.command(sql, parameters=parameters)
 

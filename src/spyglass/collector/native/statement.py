@@ -20,9 +20,12 @@ effect on this plan's speed).
 
 from __future__ import annotations
 
+from typing import Literal
+
 from spyglass.collector import normalize as n
 from spyglass.collector.native import sql_canonical as c
 from spyglass.collector.native.sql_cost import cost_sql
+from spyglass.collector.native.sql_fast_json import fast_groups
 from spyglass.collector.native.sql_json import encode_groups, explicit_tuple_elements, kv_type, sq
 from spyglass.collector.rows import (
     DEFAULT_PROJECT,
@@ -32,7 +35,11 @@ from spyglass.collector.rows import (
     SPAN_COLUMNS,
 )
 
-__all__ = ["INSERT_COLUMNS", "insert_sql", "structure"]
+__all__ = ["INSERT_COLUMNS", "Encoder", "insert_sql", "structure"]
+
+# fast: `sql_fast_json` (fails with FALLBACK_ERROR on what it cannot encode); general:
+# `sql_json.encode_groups`; pre_encoded: general, reading values Python pre-encoded (`deep`).
+Encoder = Literal["fast", "general", "pre_encoded"]
 
 INSERT_COLUMNS: tuple[str, ...] = (*SPAN_COLUMNS, "raw_io")
 
@@ -88,7 +95,13 @@ def _level_a(source: str) -> str:
     )
 
 
-def _level_b(source: str, pre: bool) -> str:
+def _encode(groups: str, encoder: Encoder) -> str:
+    if encoder == "fast":
+        return fast_groups(groups)
+    return encode_groups(groups, pre_encoded=encoder == "pre_encoded")
+
+
+def _level_b(source: str, encoder: Encoder) -> str:
     s = "tupleElement(_j, 4)"
     groups = (
         f"arrayConcat([_res_kvs[tupleElement(_j, 3)]], [{s}.attributes], "
@@ -109,13 +122,13 @@ def _level_b(source: str, pre: bool) -> str:
     {s}.status.message AS status_message,
     tupleElement(_j, 1) AS scope_name,
     tupleElement(_j, 2) AS scope_version,
-    {encode_groups(groups, pre)} AS _maps,
+    {_encode(groups, encoder)} AS _maps,
     {s}.events.time_unix_nano AS _et, {s}.events.name AS _en,
     {s}.links.trace_id AS _lt, {s}.links.span_id AS _ls
 FROM ({_level_a(source)}) ARRAY JOIN _spans AS _j"""
 
 
-def _level_c(source: str, pre: bool) -> str:
+def _level_c(source: str, encoder: Encoder) -> str:
     res = f"CAST(_maps[1], {_MAP})"
     project_keys = ", ".join(c.str_of(f"{res}[{sq(k)}]") for k in PROJECT_RESOURCE_KEYS)
     project = (
@@ -139,10 +152,10 @@ def _level_c(source: str, pre: bool) -> str:
     arrayMap((_t, _n, _m) -> (lower(hex(_t)), lower(hex(_n)), CAST(_m, {_MAP})), _lt, _ls,
         arraySlice(_maps, 3 + length(_et))) AS links,
     _en, {em} AS _em, {merged} AS _a
-FROM ({_level_b(source, pre)})"""
+FROM ({_level_b(source, encoder)})"""
 
 
-def _level_d(source: str, pre: bool) -> str:
+def _level_d(source: str, encoder: Encoder) -> str:
     sides = [
         f"{expr} AS {prefix}_{name}"
         for prefix, is_input in (("_in", True), ("_out", False))
@@ -158,7 +171,7 @@ def _level_d(source: str, pre: bool) -> str:
     {c.first_id(n._USER_KEYS, n._MLFLOW_USER_KEY)} AS user_id,
     {c.usage()} AS usage,
     {", ".join(sides)}
-FROM ({_level_c(source, pre)})"""
+FROM ({_level_c(source, encoder)})"""
 
 
 _SIDE_COLUMNS = ", ".join(
@@ -166,7 +179,7 @@ _SIDE_COLUMNS = ", ".join(
 )
 
 
-def _level_e(source: str, pre: bool) -> str:
+def _level_e(source: str, encoder: Encoder) -> str:
     in_has, in_text, in_raw = c.side("_in")
     out_has, out_text, out_raw = c.side("_out")
     model = "arrayFirst(_x -> _x != '', _ml)"
@@ -196,7 +209,7 @@ def _level_e(source: str, pre: bool) -> str:
     {operation} AS operation,
     {cost_sql(model, "provider", "usage")} AS cost,
     toUInt8(({in_raw}) OR ({out_raw})) AS raw_io
-FROM ({_level_d(source, pre)})"""
+FROM ({_level_d(source, encoder)})"""
 
 
 # Spans stored twice have the same start: looking for them only within the batch's starts lets
@@ -223,7 +236,7 @@ def insert_sql(
     trace_ids_path: str = "",
     stored: bool = True,
     repeats: bool = True,
-    pre_encoded: bool = False,
+    encoder: Encoder = "general",
 ) -> str:
     """The INSERT for one batch file.
 
@@ -232,12 +245,12 @@ def insert_sql(
         stored: skip spans already stored; only needed when some span of the batch's traces
             is stored.
         repeats: keep only the first of spans repeated within the file.
-        pre_encoded: read ``AnyValue.x_spyglass_json`` (files rewritten by `deep.rewrite_file`).
+        encoder: how attribute values become JSON (`Encoder`); ``pre_encoded`` reads
+            ``AnyValue.x_spyglass_json`` (files rewritten by `deep.rewrite_file`).
 
     The price arrays of `sql_cost.price_parameters` are bound too.
     """
-    source = f"file({sq(path)}, 'Protobuf', {sq(structure(pre_encoded))})"
-    pre = pre_encoded
+    source = f"file({sq(path)}, 'Protobuf', {sq(structure(encoder == 'pre_encoded'))})"
     where = ""
     if stored:
         where += (
@@ -249,7 +262,7 @@ def insert_sql(
         where += "\nLIMIT 1 BY project, trace_id, span_id"
     select = f"""SELECT {", ".join(INSERT_COLUMNS)}
 FROM (SELECT *, usage['total'] AS total_tokens, cost['total'] AS total_cost
-FROM ({_level_e(source, pre)})){where}"""
+FROM ({_level_e(source, encoder)})){where}"""
     settings = (
         f"format_schema = {sq(format_schema)}, input_format_protobuf_oneof_presence = 1, "
         "output_format_json_escape_forward_slashes = 0, optimize_and_compare_chain = 0, "
