@@ -291,8 +291,9 @@ def _legacy_event(name: str, key: str) -> str:
 def side_columns(is_input: bool) -> dict[str, str]:
     """Level-D columns for one side (prefix ``_in``/``_out``), combined by `side`.
 
-    ``t`` = (indexed messages or events decide, the source text `normalize` falls back to,
-    searchable source text, the JSON text whose message check `side` runs lazily);
+    ``k`` the message attribute (JSON) and ``kt`` its text, ``o``/``tl``/``e``
+    OpenInference or OpenLLMetry indexed messages or GenAI message events are present, ``j``
+    their joined texts, ``l`` the legacy value (JSON);
     ``sys`` system instructions make a message and ``st`` their text (input only); ``pl`` the
     first plain text value (JSON); ``mlp``/``ml``/``mlt`` the MLflow payload is present /
     gives messages / its text.
@@ -307,19 +308,20 @@ def side_columns(is_input: bool) -> dict[str, str]:
     # The legacy value: the attribute, else the last legacy event's.
     legacy_t = f"if({present(legacy)}, {v(legacy)}, {lev})"
     cols: dict[str, str] = {}
-    # One expression binds the sources once: _k the message attribute, _o/_tl/_e indexed
-    # OpenInference/OpenLLMetry messages or GenAI events present, _l the legacy value.
-    has_key = "(_k != '' AND _k != 'null')"
-    indexed = f"NOT {has_key} AND (_o OR _tl OR _e)"
-    pt = f"multiIf({has_key}, {text_of('_k')}, _o OR _tl OR _e, '', {text_of('_l')})"
-    source = (
-        f"multiIf({has_key}, {text_of('_k')}, _o, {_joined(oi_prefix, '.content')}, "
-        f"_tl, {_joined(tl_prefix, '.content')}, _e, {_event_texts(role_events)}, "
-        f"{text_of('_l')})"
-    )
-    cols["t"] = (
-        f"arrayMap((_k, _o, _tl, _e, _l) -> ({indexed}, {pt}, {source}, if({has_key}, _k, _l)), "
-        f"[{v(key)}], [{oi}], [{tl}], [{events}], [{legacy_t}])[1]"
+    # The sources as columns of their own (_k the message attribute, _o/_tl/_e indexed
+    # OpenInference/OpenLLMetry messages or GenAI events present, _l the legacy value), so
+    # `side` combines them at the top level: a lambda capturing the attribute map would
+    # copy the whole map for every span.
+    cols["k"] = v(key)
+    cols["kt"] = text_of(v(key))  # once: a JSON decode of the (often long) message text
+    cols["o"] = oi
+    cols["tl"] = tl
+    cols["e"] = events
+    cols["l"] = legacy_t
+    # Indexed messages or events: their joined texts (only computed where present).
+    cols["j"] = (
+        f"multiIf({oi}, {_joined(oi_prefix, '.content')}, {tl}, {_joined(tl_prefix, '.content')}, "
+        f"{events}, {_event_texts(role_events)}, '')"
     )
     if is_input:
         sys_key = "gen_ai.system_instructions"
@@ -365,7 +367,15 @@ def side(p: str) -> tuple[str, str, str]:
     so most spans never parse their messages.
     """
     is_input = p == "_in"
-    indexed, pt, src, cand = f"{p}_t.1", f"{p}_t.2", f"{p}_t.3", f"{p}_t.4"
+    k, kt, o, tl, e, j, ll = (f"{p}_{x}" for x in ("k", "kt", "o", "tl", "e", "j", "l"))
+    has_key = f"({k} NOT IN ('', 'null'))"
+    listed = f"({o} OR {tl} OR {e})"
+    indexed = f"(NOT {has_key} AND {listed})"
+    # The source text `normalize` falls back to; the searchable source text; the JSON text
+    # whose message check runs lazily.
+    pt = f"multiIf({has_key}, {kt}, {listed}, '', {text_of(ll)})"
+    src = f"multiIf({has_key}, {kt}, {listed}, {j}, {text_of(ll)})"
+    cand = f"if({has_key}, {k}, {ll})"
     decided = f"({indexed} OR {p}_sys)" if is_input else indexed
     if is_input:  # system instructions are searchable too, when nothing else is
         src = f"if({src} != '', {src}, {p}_st)"

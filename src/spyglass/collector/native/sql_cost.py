@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from spyglass.collector import pricing
-from spyglass.collector.native.sql_canonical import py_strip
 from spyglass.collector.pricing import PriceTable
 
-__all__ = ["cost_sql", "price_parameters"]
+__all__ = ["cost_sql", "cost_terms_sql", "price_index_sql", "price_parameters"]
 
 # Suffix strips tried in SQL; PriceTable loops until nothing changes. Real names need 2
 # (``-v2:0`` then ``-20241022``); more than this many stacked suffixes are not priced.
@@ -30,6 +29,7 @@ def price_parameters(prices: PriceTable) -> dict[str, Any]:
     table = prices.models
     return {
         "pk": names,
+        "pn": list(range(1, len(names) + 1)),
         "pin": [table[k].input for k in names],
         "pout": [table[k].output for k in names],
         "pcr": [_NONE if table[k].cache_read is None else table[k].cache_read for k in names],
@@ -53,8 +53,9 @@ def _re(pattern: str) -> str:
     return "'" + pattern.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _index() -> str:
-    """1-based index of the price for (_m, _pv) in {pk}, 0 if none: `PriceTable._lookup`."""
+def price_index_sql(model: str, provider: str) -> str:
+    """1-based index of the price in {pk}, 0 if none: `PriceTable._lookup`. ``model`` and
+    ``provider`` are columns of the stripped, lower-cased names."""
     pk = _PARAMS[0]
     vendor = _re(pricing._VENDOR_PREFIX.pattern)
     suffix = _re(pricing._VERSION_SUFFIX.pattern)
@@ -77,7 +78,8 @@ def _index() -> str:
     )
     exact = (
         f"arrayFirst(_i -> _i > 0, arrayMap(_x -> if(_x = '', 0, indexOf({pk}, _x)), "
-        f"arrayConcat([if(_p = '', '', concat(_p, '/', _n0)), _n0], _ns, [_cl])))"
+        f"arrayConcat([if({provider} = '', '', concat({provider}, '/', {model})), {model}], "
+        "_ns, [_cl])))"
     )
     final = "if(_cl != '', _cl, _last)"
     body = (
@@ -86,45 +88,52 @@ def _index() -> str:
     )
     fuzzy = (
         f"arrayMap(_n1 -> arrayMap(_st -> {body}, [{steps}])[1], "
-        f"[replaceRegexpOne(splitByChar('/', _n0)[-1], {vendor}, '')])[1]"
+        f"[replaceRegexpOne(splitByChar('/', {model})[-1], {vendor}, '')])[1]"
     )
-    # Most spans name a model exactly as the table does: skip the regex steps for them.
-    direct = f"if(_p = '', 0, indexOf({pk}, concat(_p, '/', _n0)))"
-    return (
-        f"arrayMap((_n0, _p) -> if(_n0 = '', 0, if({direct} > 0, {direct}, if(indexOf({pk}, _n0) "
-        f"> 0, indexOf({pk}, _n0), {fuzzy}))), [lowerUTF8({py_strip('_m')})], "
-        f"[lowerUTF8({py_strip('_pv')})])[1]"
-    )
+    # Most spans name a model exactly as the table does: a hash lookup (transform), no
+    # regex steps, and no lambda (which would copy the bound arrays per span).
+    pn = "{pn:Array(UInt32)}"
+    direct = f"if({provider} = '', 0, transform(concat({provider}, '/', {model}), {pk}, {pn}, 0))"
+    plain = f"transform({model}, {pk}, {pn}, 0)"
+    return f"multiIf({model} = '', 0, {direct} > 0, {direct}, {plain} > 0, {plain}, {fuzzy})"
 
 
-def cost_sql(model: str, provider: str, usage: str) -> str:
-    """The cost map of (model, provider, usage) columns: `PriceTable.cost`, term by term."""
+def cost_terms_sql(usage: str, index: str) -> dict[str, str]:
+    """Per-span columns `cost_sql` reads: ``_cv`` the four terms, ``_ck`` which are kept.
+
+    Top-level expressions, not lambdas: a lambda would copy the bound price arrays per span.
+    """
     _, pin, pout, pcr, pcc = _PARAMS
+    u, i = usage, index
+    cr = f"if({pcr}[{i}] >= 0, {u}['cache_read'], 0)"
+    cc = f"if({pcc}[{i}] >= 0, {u}['cache_creation'], 0)"
+    it, cached = f"{u}['input']", f"({cr} + {cc})"
     # Python adds input, output, cache_read, cache_creation in this order; absent terms add
     # 0.0, which changes no sum of non-negative floats.
-    terms = (
-        "[toFloat64(if(_it >= _cached, _it - _cached, _it)) * _pr.1 * 1e-6, "
-        "toFloat64(_u['output']) * _pr.2 * 1e-6, toFloat64(_cr) * _pr.3 * 1e-6, "
-        "toFloat64(_cc) * _pr.4 * 1e-6]"
+    return {
+        "_cv": (
+            f"[toFloat64(if({it} >= {cached}, {it} - {cached}, {it})) * {pin}[{i}] * 1e-6, "
+            f"toFloat64({u}['output']) * {pout}[{i}] * 1e-6, toFloat64({cr}) * {pcr}[{i}] * 1e-6, "
+            f"toFloat64({cc}) * {pcc}[{i}] * 1e-6]"
+        ),
+        "_ck": (
+            f"[mapContains({u}, 'input') OR {cached} > 0, mapContains({u}, 'output'), "
+            f"{cr} > 0, {cc} > 0]"
+        ),
+    }
+
+
+def cost_sql(index: str) -> tuple[str, str]:
+    """(cost map, total cost) from the `cost_terms_sql` columns: `PriceTable.cost`."""
+    priced = f"({index} != 0 AND has(_ck, 1))"
+    total = (
+        "((if(_ck[1], _cv[1], 0.) + if(_ck[2], _cv[2], 0.)) + if(_ck[3], _cv[3], 0.)) "
+        "+ if(_ck[4], _cv[4], 0.)"
     )
-    keep = "[mapContains(_u, 'input') OR _cached > 0, mapContains(_u, 'output'), _cr > 0, _cc > 0]"
-    result = (
-        "arrayMap((_v, _k) -> CAST(mapFromArrays(arrayConcat(arrayFilter((_n, _b) -> _b, "
-        "['input', 'output', 'cache_read', 'cache_creation'], _k), ['total']), "
-        "arrayConcat(arrayFilter((_x, _b) -> _b, _v, _k), [((if(_k[1], _v[1], 0.) + if(_k[2], "
-        "_v[2], 0.)) + if(_k[3], _v[3], 0.)) + if(_k[4], _v[4], 0.)])), "
-        f"'Map(LowCardinality(String), Float64)'), [{terms}], [{keep}])[1]"
+    names = "['input', 'output', 'cache_read', 'cache_creation']"
+    as_map = (
+        f"CAST(mapFromArrays(arrayConcat(arrayFilter((_n, _b) -> _b, {names}, _ck), ['total']), "
+        f"arrayConcat(arrayFilter((_x, _b) -> _b, _cv, _ck), [{total}])), "
+        "'Map(LowCardinality(String), Float64)')"
     )
-    applies = "(mapContains(_u, 'input') OR mapContains(_u, 'output') OR _cr > 0 OR _cc > 0)"
-    priced = (
-        f"arrayMap((_it, _cr, _cc) -> arrayMap(_cached -> if({applies}, {result}, {_EMPTY}), "
-        "[_cr + _cc])[1], [_u['input']], [if(_pr.3 >= 0, _u['cache_read'], 0)], "
-        "[if(_pr.4 >= 0, _u['cache_creation'], 0)])[1]"
-    )
-    price = f"({pin}[_i], {pout}[_i], {pcr}[_i], {pcc}[_i])"
-    return (
-        f"CAST(arrayMap((_m, _pv, _u) -> if(empty(_u), {_EMPTY}, "
-        f"arrayMap(_i -> if(_i = 0, {_EMPTY}, "
-        f"arrayMap(_pr -> {priced}, [{price}])[1]), [{_index()}])[1]), [{model}], [{provider}], "
-        f"[{usage}])[1], 'Map(LowCardinality(String), Float64)')"
-    )
+    return f"if({priced}, {as_map}, {_EMPTY})", f"if({priced}, {total}, 0.)"

@@ -24,7 +24,7 @@ from typing import Literal
 
 from spyglass.collector import normalize as n
 from spyglass.collector.native import sql_canonical as c
-from spyglass.collector.native.sql_cost import cost_sql
+from spyglass.collector.native.sql_cost import cost_sql, cost_terms_sql, price_index_sql
 from spyglass.collector.native.sql_fast_json import fast_groups
 from spyglass.collector.native.sql_json import encode_groups, explicit_tuple_elements, kv_type, sq
 from spyglass.collector.rows import (
@@ -207,7 +207,8 @@ def _level_e(source: str, encoder: Encoder) -> str:
     {out_text} AS output,
     {model} AS model,
     {operation} AS operation,
-    {cost_sql(model, "provider", "usage")} AS cost,
+    if(empty(usage), '', lowerUTF8({c.py_strip(model)})) AS _pm,
+    if(empty(usage), '', lowerUTF8({c.py_strip("provider")})) AS _pp,
     toUInt8(({in_raw}) OR ({out_raw})) AS raw_io
 FROM ({_level_d(source, encoder)})"""
 
@@ -260,9 +261,15 @@ def insert_sql(
         )
     if repeats:
         where += "\nLIMIT 1 BY project, trace_id, span_id"
-    select = f"""SELECT {", ".join(INSERT_COLUMNS)}
-FROM (SELECT *, usage['total'] AS total_tokens, cost['total'] AS total_cost
-FROM ({_level_e(source, encoder)})){where}"""
+    # Cost: the price index, then the terms, then the map, each at the top level of its own
+    # SELECT (`sql_cost`): an extra level costs less analysis than repeating an expression.
+    terms = ", ".join(f"{expr} AS {name}" for name, expr in cost_terms_sql("usage", "_pi").items())
+    columns = {name: name for name in INSERT_COLUMNS}
+    columns["cost"], columns["total_cost"] = cost_sql("_pi")
+    select = f"""SELECT {", ".join(f"{expr} AS {name}" for name, expr in columns.items())}
+FROM (SELECT *, {terms}
+FROM (SELECT *, usage['total'] AS total_tokens, {price_index_sql("_pm", "_pp")} AS _pi
+FROM ({_level_e(source, encoder)}))){where}"""
     settings = (
         f"format_schema = {sq(format_schema)}, input_format_protobuf_oneof_presence = 1, "
         "output_format_json_escape_forward_slashes = 0, optimize_and_compare_chain = 0, "
