@@ -33,6 +33,8 @@ from spyglass.collector.rows import MAX_VALUE_CHARS
 A = "_a"  # the merged attribute map of level D
 EVENT_NAMES = "_en"  # Array(String) event names of the span
 EVENT_MAPS = "_em"  # Array(Map(String, String)) event attributes (JSON values)
+# (string, oneof type) columns of the span's own input / output message attribute as sent.
+RAW_MESSAGES = (("_rin", "_tin"), ("_rout", "_tout"))
 
 # Exactly the characters Python's str.isspace() accepts (what str.strip() removes).
 _PY_WS = (
@@ -313,7 +315,11 @@ def side_columns(is_input: bool) -> dict[str, str]:
     # `side` combines them at the top level: a lambda capturing the attribute map would
     # copy the whole map for every span.
     cols["k"] = v(key)
-    cols["kt"] = text_of(v(key))  # once: a JSON decode of the (often long) message text
+    # Its text: the string as sent when the span's own attribute is a string short enough
+    # to be stored uncut (the usual case), else decoded from the stored JSON.
+    raw, kind = RAW_MESSAGES[0 if is_input else 1]
+    uncut = f"{kind} = 's' AND length({raw}) <= {MAX_VALUE_CHARS}"
+    cols["kt"] = f"if({uncut}, {raw}, {text_of(v(key))})"
     cols["o"] = oi
     cols["tl"] = tl
     cols["e"] = events
