@@ -1,8 +1,9 @@
 """Query latency at scale: trace list pages and one huge trace, over HTTP.
 
 Seeds a store with ``--spans`` GenAI spans (10-span traces spread over a week, every 20th
-failing) plus one trace of ``--big-trace`` spans, through the same conversion code the server
-uses, then starts the server on that store and times the API from a client. Prints p50/p95.
+failing) plus one trace of ``--big-trace`` spans, through the server's own ingest code
+(``--ingest native``, the default on the embedded store, or ``python``), then starts the
+server on that store and times the API from a client. Prints p50/p95.
 
     python benchmarks/query.py --spans 1000000 --big-trace 10000
 """
@@ -24,32 +25,54 @@ sys.path.insert(0, str(ROOT))
 from tests.conftest import ServerProcess  # noqa: E402
 
 SEED = """
-import sys, time
+import sys, tempfile, time
+from pathlib import Path
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from benchmarks._spans import genai_request
+from spyglass.collector.native import NativeInserter, merge_windows, prepare_body
 from spyglass.collector.pricing import PriceTable
 from spyglass.collector.rows import SPAN_COLUMNS, SpanBatch, build_batch
 from spyglass.store.connection import connect, parse_store_url
 from spyglass.store.schema import SchemaOptions, migrate
 from spyglass.store.traces import TraceStore
 
-url, spans, big = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+url, spans, big, ingest = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 client = connect(parse_store_url(url))
 options = SchemaOptions()
 migrate(client, options)
 store = TraceStore(client, options)
 prices = PriceTable.load()
+work = Path(tempfile.mkdtemp())
+native = NativeInserter(client, options.database, prices, work / "schema")
+
+
+def insert(bodies):
+    if ingest == "python":
+        batch = SpanBatch()
+        for body in bodies:
+            batch.extend(build_batch(ExportTraceServiceRequest.FromString(body), prices))
+        store.insert_spans(SPAN_COLUMNS, batch.columns)
+        return
+    path, trace_ids, window = work / "batch.bin", set(), (0, 0)
+    with path.open("wb") as out:
+        for body in bodies:
+            prepared = prepare_body(ExportTraceServiceRequest.FromString(body), body, None)
+            out.write(prepared.framed)
+            trace_ids |= prepared.trace_ids
+            window = merge_windows(window, prepared.window)
+    native.insert(path, trace_ids, window)
+
+
 now = time.time_ns()
-chunk = 20_000
+chunk = 50_000
 for n in range(0, spans, chunk):
-    batch = SpanBatch()
-    for part in range(0, chunk, 2000):
-        body = genai_request(2000, start_ns=now, spread_s=7 * 86400, seed=n + part)
-        batch.extend(build_batch(ExportTraceServiceRequest.FromString(body), prices))
-    store.insert_spans(SPAN_COLUMNS, batch.columns)
+    insert(
+        [genai_request(2000, start_ns=now, spread_s=7 * 86400, seed=n + part)
+         for part in range(0, min(chunk, spans - n), 2000)]
+    )
 body = genai_request(big, spans_per_trace=big, start_ns=now, seed=-1)
+insert([body])
 request = ExportTraceServiceRequest.FromString(body)
-store.insert_spans(SPAN_COLUMNS, build_batch(request, prices).columns)
 print(request.resource_spans[0].scope_spans[0].spans[0].trace_id.hex())
 client.close()
 """
@@ -72,18 +95,22 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument("--big-trace", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument(
+        "--ingest", choices=("native", "python"), default="native", help="how spans are stored"
+    )
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="spyglass-query-bench-"))
     started = time.perf_counter()
     seeded = subprocess.run(
         [sys.executable, "-c", SEED, f"chdb://{data_dir / 'data'}", str(args.spans),
-         str(args.big_trace)],
+         str(args.big_trace), args.ingest],
         cwd=ROOT, capture_output=True, text=True, check=True,
     )  # fmt: skip
     big_trace_id = seeded.stdout.strip().splitlines()[-1]
     print(
-        f"seeded {args.spans:,} + {args.big_trace:,} spans in {time.perf_counter() - started:.0f} s"
+        f"seeded {args.spans:,} + {args.big_trace:,} spans ({args.ingest} ingest) in "
+        f"{time.perf_counter() - started:.0f} s"
     )
 
     server = ServerProcess(data_dir)

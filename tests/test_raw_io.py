@@ -55,7 +55,7 @@ def test_a_raw_span_reads_back_with_the_canonical_input_and_output(
     expected = span_of(store, "python", trace_id)
     got = span_of(store, "raw", trace_id)
     assert expected["input"].startswith("[{")  # canonical messages, not the fixture's text
-    assert (got["input"], got["output"]) == (expected["input"], expected["output"])
+    assert got == expected  # every field, not only the rebuilt ones
     one = get_span(store, "raw", trace_id, got["span_id"])
     assert one is not None
     assert (one["input"], one["output"]) == (expected["input"], expected["output"])

@@ -16,13 +16,23 @@ import orjson
 from spyglass.collector.normalize import canonical_io, messages_text
 
 
+# What `span_json.SPAN_JSON_SQL` writes for input/output of a raw_io row. Inside a JSON
+# text, this sequence can only be that pair of fields (quotes in string values are escaped).
+PLACEHOLDER = '"input":"","output":""'
+
+
 def canonical_span_json(span_json: str) -> str:
-    """A span's API JSON with input/output rebuilt from its attributes and events."""
+    """A span's API JSON (with `PLACEHOLDER` input/output) with input/output rebuilt from its
+    attributes and events. Splicing the two values in avoids re-serializing the span."""
     span: dict[str, Any] = orjson.loads(span_json)
     attributes = span.get("attributes") or {}
     events = [(e.get("name", ""), e.get("attributes") or {}) for e in span.get("events") or ()]
-    span["input"], span["output"] = canonical_io(attributes, events)
-    return orjson.dumps(span).decode()
+    text_in, text_out = canonical_io(attributes, events)
+    if PLACEHOLDER not in span_json:
+        span["input"], span["output"] = text_in, text_out
+        return orjson.dumps(span).decode()
+    fields = f'"input":{orjson.dumps(text_in).decode()},"output":{orjson.dumps(text_out).decode()}'
+    return span_json.replace(PLACEHOLDER, fields, 1)
 
 
 def canonical_preview(text: str) -> str:

@@ -57,8 +57,10 @@ SPAN_JSON_SQL = _object_sql(
         ("model", _text("model")),
         ("provider", _text("provider")),
         ("operation", _text("operation")),
-        ("input", _text("input")),
-        ("output", _text("output")),
+        # Spans stored with raw_io = 1 get empty placeholders: the reader rebuilds both
+        # (`raw_io.canonical_span_json`) and splices them in.
+        ("input", "if(raw_io, '\"\"', toJSONString(input))"),
+        ("output", "if(raw_io, '\"\"', toJSONString(output))"),
         ("session_id", _text("session_id")),
         ("user_id", _text("user_id")),
         ("usage", "toJSONString(usage)"),
