@@ -15,7 +15,6 @@ import orjson
 
 from spyglass.collector.normalize import canonical_io, messages_text
 
-
 # What `span_json.SPAN_JSON_SQL` writes for input/output of a raw_io row. Inside a JSON
 # text, this sequence can only be that pair of fields (quotes in string values are escaped).
 PLACEHOLDER = '"input":"","output":""'
