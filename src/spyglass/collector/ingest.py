@@ -167,7 +167,7 @@ class NativeIngest:
             self._insert_by_python(segment.path, python)
             return
         try:
-            native.insert(segment.path, segment.trace_ids, segment.window)
+            native.store(segment.path, segment.trace_ids, segment.window)
         except Exception:
             # ClickHouse refused something upb accepted: store this segment body by body
             # through the Python path instead (it drops spans the failed INSERT did store).
