@@ -2,8 +2,10 @@
 
 Python validates and frames each request (`prepare_body`, ~1 µs/span); a batch file of framed
 bodies is stored by one ``INSERT ... SELECT FROM file(..., 'Protobuf')`` (`NativeInserter`)
-with the same rows as the Python path. Spans whose input/output come from messages are stored
-with ``raw_io = 1``; `rebuild_io` gives their canonical text.
+with the same rows as the Python path. Attribute values go through a lean encoder
+(`sql_fast_json`); a file holding a value only the general one handles (`sql_json`) is stored
+by the general statement. Spans whose input/output come from messages are stored with
+``raw_io = 1``; `rebuild_io` gives their canonical text.
 
 Known differences from the Python path (none occurs in the parity tests' cases):
 - canonical fields read from an attribute value longer than 1,000,000 characters use the cut
