@@ -29,7 +29,7 @@ import sys, tempfile, time
 from pathlib import Path
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from benchmarks._spans import genai_request
-from spyglass.collector.native import NativeInserter, merge_windows, prepare_body
+from spyglass.collector.native import NativeInserter, write_batch_file
 from spyglass.collector.pricing import PriceTable
 from spyglass.collector.rows import SPAN_COLUMNS, SpanBatch, build_batch
 from spyglass.store.connection import connect, parse_store_url
@@ -53,14 +53,8 @@ def insert(bodies):
             batch.extend(build_batch(ExportTraceServiceRequest.FromString(body), prices))
         store.insert_spans(SPAN_COLUMNS, batch.columns)
         return
-    path, trace_ids, window = work / "batch.bin", set(), (0, 0)
-    with path.open("wb") as out:
-        for body in bodies:
-            prepared = prepare_body(ExportTraceServiceRequest.FromString(body), body, None)
-            out.write(prepared.framed)
-            trace_ids |= prepared.trace_ids
-            window = merge_windows(window, prepared.window)
-    native.insert(path, trace_ids, window)
+    path = work / "batch.bin"
+    native.insert(path, *write_batch_file(path, bodies))
 
 
 now = time.time_ns()

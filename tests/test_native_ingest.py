@@ -21,7 +21,13 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from benchmarks._spans import genai_request
-from spyglass.collector.native import NativeInserter, merge_windows, prepare_body, rebuild_io
+from spyglass.collector.native import (
+    NativeInserter,
+    merge_windows,
+    prepare_body,
+    rebuild_io,
+    write_batch_file,
+)
 from spyglass.collector.native.statement import INSERT_COLUMNS
 from spyglass.collector.pricing import PriceTable
 from spyglass.collector.rows import SPAN_COLUMNS, build_batch
@@ -481,35 +487,20 @@ def traces_totals(client: Client, options: SchemaOptions) -> tuple[int, int, int
     return int(row[0]), int(row[1]), int(row[2])
 
 
-def write_batch(
-    path: Path, bodies: Sequence[bytes], project: str | None = None
-) -> tuple[set[str], tuple[int, int]]:
-    """Frame ``bodies`` into ``path``; the trace ids and start window `insert` needs."""
-    trace_ids: set[str] = set()
-    window = (0, 0)
-    with path.open("wb") as out:
-        for body in bodies:
-            prepared = prepare_body(ExportTraceServiceRequest.FromString(body), body, project)
-            out.write(prepared.framed)
-            trace_ids |= prepared.trace_ids
-            window = merge_windows(window, prepared.window)
-    return trace_ids, window
-
-
 def test_replaying_a_file_and_repeats_within_it_store_each_span_once(
     chdb_client: Client, schema: SchemaOptions, tmp_path: Path
 ) -> None:
     inserter = NativeInserter(chdb_client, schema.database, PRICES, tmp_path / "schema")
     first, second = genai_request(50, seed=1), genai_request(30, seed=2)
     path = tmp_path / "a.bin"
-    ids = write_batch(path, [first, first, second])  # a retried body lands in the same file
+    ids = write_batch_file(path, [first, first, second])  # a retried body lands in the same file
     assert inserter.insert(path, *ids) == 80
     totals = traces_totals(chdb_client, schema)
     assert totals[:2] == (80, 80)
     assert inserter.insert(path, *ids) == 0  # replay after a crash
     more = tmp_path / "b.bin"
     third = genai_request(20, seed=3)
-    ids = write_batch(more, [second, third])  # overlaps what is stored
+    ids = write_batch_file(more, [second, third])  # overlaps what is stored
     assert inserter.insert(more, *ids) == 20
     assert traces_totals(chdb_client, schema) == (100, 100, totals[2] + 18 * 508)
 
@@ -520,8 +511,8 @@ def test_the_same_spans_in_two_projects_are_two_rows(
     inserter = NativeInserter(chdb_client, schema.database, PRICES, tmp_path / "schema")
     body = genai_request(10)
     path = tmp_path / "a.bin"
-    ids, window = write_batch(path, [body])
-    write_batch(tmp_path / "b.bin", [body], "other")  # the same ids and starts
+    ids, window = write_batch_file(path, [body])
+    write_batch_file(tmp_path / "b.bin", [body], "other")  # the same ids and starts
     path.write_bytes(path.read_bytes() + (tmp_path / "b.bin").read_bytes())
     assert inserter.insert(path, ids, window) == 20
     projects = chdb_client.query(
@@ -553,7 +544,7 @@ def test_a_body_upb_accepts_but_clickhouse_rejects_is_rewritten_and_stored(
     python_path(chdb_client, py_db, [request], None)
     inserter = NativeInserter(chdb_client, native_db.database, PRICES, tmp_path / "schema")
     path = tmp_path / "odd.bin"
-    assert inserter.insert(path, *write_batch(path, [body])) == 1
+    assert inserter.insert(path, *write_batch_file(path, [body])) == 1
     python_rows = stored(chdb_client, py_db)
     assert python_rows[0]["name"] == "second" and python_rows[0]["attributes"] == {"k": "5"}
     assert differences(python_rows, stored(chdb_client, native_db)) == []
@@ -576,7 +567,7 @@ def test_a_client_cannot_set_the_project_or_a_values_json_through_spyglass_field
     python_path(chdb_client, py_db, [request], None)
     inserter = NativeInserter(chdb_client, native_db.database, PRICES, tmp_path / "schema")
     path = tmp_path / "spoof.bin"
-    assert inserter.insert(path, *write_batch(path, [body])) == 1
+    assert inserter.insert(path, *write_batch_file(path, [body])) == 1
     python_rows = stored(chdb_client, py_db)
     assert python_rows[0]["project"] == "default"
     assert python_rows[0]["attributes"]["spoof"] == "null"

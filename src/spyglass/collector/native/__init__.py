@@ -19,7 +19,7 @@ Known differences from the Python path (none occurs in the parity tests' cases):
 """
 
 from spyglass.collector.native.inserter import NativeInserter
-from spyglass.collector.native.prepare import PreparedBody, prepare_body
+from spyglass.collector.native.prepare import PreparedBody, prepare_body, write_batch_file
 from spyglass.collector.native.proto_schema import write_schema
 from spyglass.collector.native.rebuild import rebuild_io
 from spyglass.collector.wal import merge_windows
@@ -30,5 +30,6 @@ __all__ = [
     "merge_windows",
     "prepare_body",
     "rebuild_io",
+    "write_batch_file",
     "write_schema",
 ]

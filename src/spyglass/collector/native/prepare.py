@@ -8,15 +8,24 @@ No attribute is looked at: ClickHouse decodes, normalizes and prices them in the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from spyglass.collector.native.proto_schema import PROJECT_FIELD
 from spyglass.collector.rows import MAX_ERRORS_REPORTED, MAX_TIME_NS, span_error
-from spyglass.collector.wal import varint
+from spyglass.collector.wal import merge_windows, varint
 
-__all__ = ["PreparedBody", "frame", "prepare_body", "top_level_fields", "varint"]
+__all__ = [
+    "PreparedBody",
+    "frame",
+    "prepare_body",
+    "top_level_fields",
+    "varint",
+    "write_batch_file",
+]
 
 _ZERO_TRACE = b"\0" * 16
 _ZERO_SPAN = b"\0" * 8
@@ -187,3 +196,19 @@ def prepare_body(
         trace_ids=frozenset(t.hex() for t in trace_ids),
         window=(first, last) if accepted else (0, 0),
     )
+
+
+def write_batch_file(
+    path: Path, bodies: Iterable[bytes], project: str | None = None
+) -> tuple[set[str], tuple[int, int]]:
+    """Frame serialized export requests into ``path`` (outside the server: tests, seeding,
+    benchmarks); return the trace ids and start window `NativeInserter.insert` needs."""
+    trace_ids: set[str] = set()
+    window = (0, 0)
+    with path.open("wb") as out:
+        for body in bodies:
+            prepared = prepare_body(ExportTraceServiceRequest.FromString(body), body, project)
+            out.write(prepared.framed)
+            trace_ids |= prepared.trace_ids
+            window = merge_windows(window, prepared.window)
+    return trace_ids, window
