@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from spyglass.collector import normalize as normalize_module
 from spyglass.collector.normalize import SPAN_TYPES, USAGE_KEYS, Canonical, normalize
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dialects"
@@ -516,3 +517,44 @@ def test_bad_token_values_are_dropped_but_good_ones_kept() -> None:
         }
     )
     assert result.usage == {"input": 8, "total": 8}
+
+
+# The fast path for OTel "parts" message lists gives what the general path gives, and leaves
+# every other shape to it.
+PARTS_TEXTS = [
+    '[{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]',
+    '  [{"role":"system","parts":[{"type":"text","content":"a/b \\u001b é 😀 \\u2028"},'
+    '{"type":"text","content":"second","text":"ignored"}]},{"role":"assistant","parts":[],'
+    '"finish_reason":"stop"}]  ',
+    '[{"role": "user", "parts": [{"type": "text", "content": "x"}], "role": "tool"}]',
+    # numbers outside the fields read may parse differently; they are not read
+    '[{"role": "user", "parts": [{"type": "text", "content": "x", "n": 1234567890123456789012}]}]',
+    '[{"role": "user", "parts": [{"type": "text", "text": "no content key"}]}]',
+    '[{"role": "user", "parts": [{"type": "image", "content": "x"}]}]',
+    '[{"role": "user", "parts": [{"type": "text", "content": 5}]}]',
+    '[{"role": "", "parts": [{"type": "text", "content": "x"}]}]',
+    '[{"role": "user", "parts": [{"type": "text", "content": "x"}], "name": "n"}]',
+    '[{"role": "user", "parts": [{"type": "tool_call", "id": "c", "name": "f"}]}]',
+    '[{"role": "user", "content": "plain"}]',
+    '[{"role": "user", "parts": [{"type": "text", "content": "x"}]}] trailing',
+    '[{"role": "user", "parts": [{"type": "text", "content": "\\ud800"}]}]',
+    '[{"role": "user", "parts": [{"type": "text", "content": "x", "n": NaN}]}]',
+    "[]",
+    '["{\\"role\\": \\"user\\", \\"content\\": \\"per-item JSON\\"}"]',
+]
+
+
+@pytest.mark.parametrize("text", PARTS_TEXTS)
+def test_the_parts_fast_path_agrees_with_the_general_path(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attributes = {"gen_ai.input.messages": text, "gen_ai.output.messages": text}
+    fast = normalize_module.canonical_io(attributes)
+    monkeypatch.setattr(normalize_module, "_text_parts_messages", lambda _text: None)
+    assert fast == normalize_module.canonical_io(attributes)
+
+
+def test_the_parts_fast_path_takes_the_plain_parts_shape() -> None:
+    taken = [normalize_module._text_parts_messages(t) is not None for t in PARTS_TEXTS]
+    assert taken[:4] == [True, True, True, True]
+    assert not any(taken[4:])

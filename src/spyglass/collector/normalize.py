@@ -18,6 +18,8 @@ from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-
 from json.scanner import make_scanner
 from typing import Any, cast
 
+import orjson
+
 __all__ = ["SPAN_TYPES", "USAGE_KEYS", "Canonical", "canonical_io", "messages_text", "normalize"]
 
 SPAN_TYPES = (
@@ -585,6 +587,9 @@ def _messages(value: Any) -> list[Message] | None:
     if type(value) is str:
         if value.lstrip()[:1] != "[":
             return None
+        simple = _text_parts_messages(value)
+        if simple is not None:
+            return simple
         try:
             value = _decode(value)
         except ValueError:
@@ -604,6 +609,42 @@ def _messages(value: Any) -> list[Message] | None:
             return None
         out.append(message)
     return out or None
+
+
+# Message keys the OTel GenAI "parts" shape may hold that do not change its canonical form.
+_PLAIN_MESSAGE_KEYS = frozenset(("role", "parts", "finish_reason"))
+
+
+def _text_parts_messages(text: str) -> list[Message] | None:
+    """The common case, fast: a JSON list of OTel GenAI messages with text parts only.
+
+    Gives what the general path (`_decode`, `_message`) gives for such a list, or None for
+    anything else (the general path decides). orjson reads every JSON text it accepts as the
+    standard decoder does (the last of repeated keys wins; big ints, NaN and lone surrogates
+    it rejects, leaving them to the general path)."""
+    try:
+        items = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if type(items) is not list or not items:
+        return None
+    out: list[Message] = []
+    for item in items:
+        if type(item) is not dict or not _PLAIN_MESSAGE_KEYS.issuperset(item):
+            return None
+        role, parts = item.get("role"), item.get("parts")
+        if type(role) is not str or not role or type(parts) is not list:
+            return None
+        texts = []
+        for part in parts:
+            if type(part) is not dict or part.get("type") != "text":
+                return None
+            content = part.get("content")
+            if type(content) is not str:
+                return None
+            texts.append(content)
+        out.append({"role": role, "content": "\n".join(texts)})
+    return out
 
 
 def _message(value: Any, default_role: str = "") -> Message | None:
