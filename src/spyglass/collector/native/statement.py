@@ -6,11 +6,13 @@ column per level) and blows up past ~5 levels, so each level computes what the n
      resources/scopes as one array (invalid spans dropped inside arrayFilter, by the rule of
      `rows.span_error`)
   B  ARRAY JOIN the spans: scalar columns; one JSON encoder call for the resource, span,
-     event and link attribute lists (`sql_json.encode_groups`)
+     event and link attribute lists (`sql_fast_json.fast_groups`, or the general
+     `sql_json.encode_groups`); each side's message attribute as sent
   C  stored maps, events, links, project, service; the map `normalize` reads (details merge)
   D  canonical fields and per-side message sources (`sql_canonical`)
-  E  span type, model, operation, input/output, raw_io, cost (`sql_cost`)
-  F  totals; drop spans already stored or repeated in the file
+  E  span type, model, operation, input/output, raw_io; the names the price lookup reads
+  F  total tokens, the price index; G  the cost terms; H  the cost map and total cost
+     (`sql_cost`), dropping spans already stored or repeated in the file
 
 Settings: ``optimize_and_compare_chain = 0`` (that rewrite costs ~7 ms of analysis per AND
 here), ``short_circuit_function_evaluation = 'force_enable'`` (message checks run only for
