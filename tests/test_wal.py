@@ -63,6 +63,16 @@ class Recorder:
         return [b for *_, bodies in self.segments for b in bodies]
 
 
+def segment_bytes(directory: Path) -> bytes:
+    """The bytes of every segment file, read while the appender may seal (rename) one."""
+    while True:
+        names = sorted(p for p in directory.iterdir() if p.suffix in (".open", ".wal"))
+        try:
+            return b"".join(p.read_bytes() for p in names)
+        except FileNotFoundError:
+            continue  # sealed between the listing and the read: list again
+
+
 def make(tmp_path: Path, insert: Recorder, **options: object) -> WriteAheadLog:
     log = WriteAheadLog(tmp_path / "wal", insert, scan, seal_seconds=0.05, **options)  # type: ignore[arg-type]
     log.start()
@@ -97,7 +107,7 @@ def test_under_load_the_ack_comes_after_the_fsync_and_inserts_are_batched(
     for future in done:
         future.result(5)  # acknowledged while every insert is still held
     assert insert.segments == []
-    on_disk = b"".join(p.read_bytes() for p in (tmp_path / "wal").iterdir() if p.is_file())
+    on_disk = segment_bytes(tmp_path / "wal")
     assert len(list(frames(on_disk))) == 30
     insert.release.set()
     log.shutdown()
