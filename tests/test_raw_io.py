@@ -9,9 +9,11 @@ from typing import Any
 import orjson
 import pytest
 
+from spyglass.collector.native import NativeInserter, write_batch_file
 from spyglass.collector.pricing import PriceTable
 from spyglass.collector.rows import SPAN_COLUMNS, build_batch
 from spyglass.store.outline import get_span
+from spyglass.store.raw_io import PLAIN_IO_SQL
 from spyglass.store.traces import TraceQuery, TraceStore
 from tests.factory import TraceSpec, export_request, kv
 
@@ -73,3 +75,63 @@ def test_a_raw_trace_summary_shows_canonical_messages_when_its_preview_is_whole(
     store.insert_spans(names, columns)
     page = store.list_traces(TraceQuery(project="raw"))
     assert page["traces"][0]["input"] == '[{"role":"user","content":"hi there"}]'
+
+
+PARTS_IN = json.dumps(
+    [
+        {"role": "system", "parts": [{"type": "text", "content": "be terse / \u00e9"}]},
+        {
+            "role": "user",
+            "parts": [{"type": "text", "content": "a"}, {"type": "text", "content": "b"}],
+        },
+    ]
+)
+PARTS_OUT = json.dumps(
+    [{"role": "assistant", "parts": [{"type": "text", "content": "ok"}], "finish_reason": "stop"}]
+)
+# name: (attributes, events, whether the stored input/output alone give the canonical text)
+NATIVE_CASES: dict[str, tuple[dict[str, Any], list[tuple[str, dict[str, Any]]], bool]] = {
+    "parts": ({"gen_ai.input.messages": PARTS_IN, "gen_ai.output.messages": PARTS_OUT}, [], True),
+    "plain text": ({"gen_ai.input.messages": "hi", "gen_ai.output.messages": "[1, 2]"}, [], True),
+    "system instructions": (
+        {"gen_ai.input.messages": PARTS_IN, "gen_ai.output.messages": PARTS_OUT,
+         "gen_ai.system_instructions": "be brief"}, [], False,
+    ),
+    "a GenAI event": (
+        {"gen_ai.input.messages": PARTS_IN, "gen_ai.output.messages": PARTS_OUT},
+        [("gen_ai.user.message", {"content": "from an event"})], False,
+    ),
+    "empty output": (
+        {"gen_ai.input.messages": PARTS_IN, "gen_ai.output.messages": "",
+         "output.value": "fallback"}, [], False,
+    ),
+    "input only": ({"gen_ai.input.messages": PARTS_IN, "output.value": "out"}, [], False),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(NATIVE_CASES))
+def test_natively_stored_spans_read_back_like_the_python_paths(
+    store: TraceStore, case: str, tmp_path: Path
+) -> None:
+    attributes, events, plain = NATIVE_CASES[case]
+    request = export_request([TraceSpec(name="call", attributes=attributes)])
+    span = request.resource_spans[0].scope_spans[0].spans[0]
+    for name, event_attributes in events:
+        added = span.events.add(name=name, time_unix_nano=span.start_time_unix_nano)
+        added.attributes.extend(kv(k, v) for k, v in event_attributes.items())
+    batch = build_batch(request, PriceTable.load(), "python")
+    store.insert_spans(SPAN_COLUMNS, batch.columns)
+    inserter = NativeInserter(store.client, store.db, PriceTable.load(), tmp_path / "schema")
+    path = tmp_path / "batch.bin"
+    body = request.SerializeToString()
+    assert inserter.insert(path, *write_batch_file(path, [body], "native")) == 1
+
+    trace_id = span.trace_id.hex()
+    got = span_of(store, "native", trace_id)
+    assert got == span_of(store, "python", trace_id)
+    taken = store.client.query(
+        f"SELECT {PLAIN_IO_SQL} FROM {store.db}.spans WHERE project = 'native'"
+    ).result_rows[0][0]
+    assert bool(taken[0]) == plain
+    one = get_span(store, "native", trace_id, got["span_id"])
+    assert one == got

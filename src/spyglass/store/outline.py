@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from spyglass.errors import BadRequestError
-from spyglass.store.raw_io import canonical_span_json
+from spyglass.store.raw_io import PLAIN_IO_SQL, canonical_span_json
 from spyglass.store.span_json import SPAN_JSON_SQL
 from spyglass.store.traces import TraceStore, decode_cursor, encode_cursor
 
@@ -117,13 +117,13 @@ def span_outline(
 def get_span(store: TraceStore, project: str, trace_id: str, span_id: str) -> dict[str, Any] | None:
     """One span in the same JSON shape as the spans of ``/api/traces/{id}``, or None."""
     rows = store.client.query(
-        f"SELECT {SPAN_JSON_SQL}, raw_io FROM {store.db}.spans "
+        f"SELECT {SPAN_JSON_SQL}, raw_io, {PLAIN_IO_SQL} FROM {store.db}.spans "
         "WHERE project = {project:String} AND trace_id = {trace_id:String} "
         "AND span_id = {span_id:String} LIMIT 1",
         parameters={"project": project, "trace_id": trace_id, "span_id": span_id},
     ).result_rows
     if not rows:
         return None
-    text, raw_io = rows[0]
-    span: dict[str, Any] = orjson.loads(canonical_span_json(text) if raw_io else text)
+    text, raw_io, plain_io = rows[0]
+    span: dict[str, Any] = orjson.loads(canonical_span_json(text, plain_io) if raw_io else text)
     return span

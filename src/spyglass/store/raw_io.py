@@ -20,9 +20,26 @@ from spyglass.collector.normalize import canonical_io, messages_text
 PLACEHOLDER = '"input":"","output":""'
 
 
-def canonical_span_json(span_json: str) -> str:
+# (input, output) of a raw_io row whose sides both come from the OTel GenAI message
+# attributes alone (both strings, non-empty; no system instructions; no GenAI events), else
+# ('', ''). Its stored input/output are then exactly those attributes' texts, and
+# `canonical_preview` of each is what `canonical_io` gives: the span need not be parsed.
+PLAIN_IO_SQL = (
+    "if(raw_io AND startsWith(attributes['gen_ai.input.messages'], '\"') "
+    "AND startsWith(attributes['gen_ai.output.messages'], '\"') "
+    "AND attributes['gen_ai.input.messages'] != '\"\"' "
+    "AND attributes['gen_ai.output.messages'] != '\"\"' "
+    "AND NOT mapContains(attributes, 'gen_ai.system_instructions') "
+    "AND NOT arrayExists(_e -> startsWith(_e.2, 'gen_ai.'), events), (input, output), ('', ''))"
+)
+
+
+def canonical_span_json(span_json: str, plain_io: tuple[str, str] = ("", "")) -> str:
     """A span's API JSON (with `PLACEHOLDER` input/output) with input/output rebuilt from its
-    attributes and events. Splicing the two values in avoids re-serializing the span."""
+    attributes and events, or from ``plain_io`` (the row's `PLAIN_IO_SQL`) when set.
+    Splicing the two values in avoids re-serializing the span."""
+    if plain_io[0] and PLACEHOLDER in span_json:
+        return _spliced(span_json, canonical_preview(plain_io[0]), canonical_preview(plain_io[1]))
     span: dict[str, Any] = orjson.loads(span_json)
     attributes = span.get("attributes") or {}
     events = [(e.get("name", ""), e.get("attributes") or {}) for e in span.get("events") or ()]
@@ -30,6 +47,10 @@ def canonical_span_json(span_json: str) -> str:
     if PLACEHOLDER not in span_json:
         span["input"], span["output"] = text_in, text_out
         return orjson.dumps(span).decode()
+    return _spliced(span_json, text_in, text_out)
+
+
+def _spliced(span_json: str, text_in: str, text_out: str) -> str:
     fields = f'"input":{orjson.dumps(text_in).decode()},"output":{orjson.dumps(text_out).decode()}'
     return span_json.replace(PLACEHOLDER, fields, 1)
 

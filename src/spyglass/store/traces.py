@@ -27,7 +27,7 @@ from spyglass.store.filters import (
     compile_node,
     parse_filter,
 )
-from spyglass.store.raw_io import canonical_preview, canonical_span_json
+from spyglass.store.raw_io import PLAIN_IO_SQL, canonical_preview, canonical_span_json
 from spyglass.store.schema import SchemaOptions
 from spyglass.store.span_json import SPAN_JSON_SQL
 
@@ -532,7 +532,8 @@ class TraceStore:
                 "({c_start:Int64}, {c_span:String})"
             )
         sql = f"""
-            SELECT {SPAN_JSON_SQL}, toUnixTimestamp64Nano(start_time), span_id, raw_io
+            SELECT {SPAN_JSON_SQL}, toUnixTimestamp64Nano(start_time), span_id, raw_io,
+                {PLAIN_IO_SQL}
             FROM {self.db}.spans
             WHERE project = {{project:String}} AND trace_id = {{trace_id:String}} {after}
             ORDER BY toUnixTimestamp64Nano(start_time), span_id
@@ -544,7 +545,7 @@ class TraceStore:
         rows = rows[:limit]
         # ClickHouse writes each span's JSON (attribute values are stored JSON-encoded), so a
         # 10k-span page costs no per-value work in Python.
-        texts = (canonical_span_json(row[0]) if row[3] else row[0] for row in rows)
+        texts = (canonical_span_json(row[0], row[4]) if row[3] else row[0] for row in rows)
         spans = orjson.Fragment("[" + ",".join(texts) + "]")
         next_cursor = encode_cursor(rows[-1][1], rows[-1][2]) if more else None
         return {"spans": spans, "next_cursor": next_cursor}
