@@ -28,7 +28,8 @@ from spyglass.collector.native import (
     rebuild_io,
     write_batch_file,
 )
-from spyglass.collector.native.statement import INSERT_COLUMNS
+from spyglass.collector.native.sql_canonical import ANY
+from spyglass.collector.native.statement import INSERT_COLUMNS, SURVEY_MAX_NAMES, insert_sql
 from spyglass.collector.pricing import PriceTable
 from spyglass.collector.rows import SPAN_COLUMNS, build_batch
 from spyglass.collector.wal import varint
@@ -572,3 +573,29 @@ def test_a_client_cannot_set_the_project_or_a_values_json_through_spyglass_field
     assert python_rows[0]["project"] == "default"
     assert python_rows[0]["attributes"]["spoof"] == "null"
     assert differences(python_rows, stored(chdb_client, native_db)) == []
+
+
+def test_each_insert_leaves_out_what_its_file_cannot_need(
+    chdb_client: Client, schema: SchemaOptions, tmp_path: Path
+) -> None:
+    inserter = NativeInserter(chdb_client, schema.database, PRICES, tmp_path / "schema")
+    body = genai_request(20)
+    path = tmp_path / "a.bin"
+    write_batch_file(path, [body])
+    present, repeats = inserter.survey(path)
+    spans = ExportTraceServiceRequest.FromString(body).resource_spans[0].scope_spans[0].spans
+    assert present.names == {kv.key for span in spans for kv in span.attributes}
+    assert not repeats
+    lean = insert_sql(schema.database, str(path), "s", present=present, repeats=False)
+    full = insert_sql(schema.database, str(path), "s")
+    for absent in ("mlflow.spanType", "llm.input_messages.", "traceloop.span", "LIMIT 1 BY"):
+        assert absent in full and absent not in lean
+    assert len(lean) < len(full) * 0.8
+
+    write_batch_file(path, [body, body])  # a retried body: the repeat filter stays
+    assert inserter.survey(path) == (present, True)
+    many = span_request([({f"k{i}": i for i in range(SURVEY_MAX_NAMES)}, [])], seed=5)
+    write_batch_file(path, [many.SerializeToString()])
+    assert inserter.survey(path) == (ANY, False)  # too many names: nothing is left out
+    path.write_bytes(b"\x05garbage")
+    assert inserter.survey(path) == (ANY, True)  # unreadable: the INSERT reports it

@@ -6,19 +6,24 @@ import os
 import re
 import threading
 from collections.abc import Collection
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from spyglass.collector.native.deep import rewrite_file
 from spyglass.collector.native.proto_schema import write_schema
+from spyglass.collector.native.sql_canonical import ANY, Present
 from spyglass.collector.native.sql_cost import price_parameters
 from spyglass.collector.native.sql_fast_json import FALLBACK_ERROR
 from spyglass.collector.native.sql_json import DEEP_ERROR
 from spyglass.collector.native.statement import (
     START_WINDOW_SQL,
+    SURVEY_MAX_NAMES,
     Encoder,
     insert_sql,
+    survey_sql,
     trace_ids_sql,
 )
 from spyglass.collector.pricing import PriceTable
@@ -26,6 +31,17 @@ from spyglass.collector.pricing import PriceTable
 __all__ = ["NativeInserter"]
 
 _GLOB = re.compile(r"[*?{}]")
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """One INSERT's file, its trace-id file and start bounds, and what `survey_sql` found."""
+
+    path: Path
+    ids: Path
+    bounds: dict[str, int]
+    present: Present
+    repeats: bool
 
 
 class NativeInserter:
@@ -61,7 +77,7 @@ class NativeInserter:
         self._format_schema = write_schema(schema_dir)
         self._schema_dir = Path(schema_dir).resolve()
         self._prices = price_parameters(prices)
-        self._sql: dict[tuple[str, str, bool, Encoder], str] = {}
+        self._sql: dict[tuple[str, str, bool, Encoder, Present, bool], str] = {}
         self._lock = threading.Lock()
 
     def insert(self, path: Path, trace_ids: Collection[str], window: tuple[int, int]) -> int:
@@ -108,11 +124,12 @@ class NativeInserter:
         ids.write_text("\n".join(trace_ids) + "\n", encoding="ascii")
         bounds = self._bounds(window)
         before = self._count(ids, bounds)
+        batch = _Batch(source, ids, bounds, *self.survey(source))
         if not self._fast:
-            self._general(source, ids, bounds, fresh=before == 0)
+            self._general(batch, fresh=before == 0)
             return before
         try:
-            self._run(source, ids, bounds, fresh=before == 0, encoder="fast")
+            self._run(batch, fresh=before == 0, encoder="fast")
         except Exception as exc:
             message = str(exc)
             if FALLBACK_ERROR not in message and "protobuf" not in message.lower():
@@ -121,8 +138,22 @@ class NativeInserter:
             # cannot read): the general encoder. Rows of blocks stored before the failure
             # are skipped by the stored-span check.
             self.fallbacks += 1
-            self._general(source, ids, bounds, fresh=False)
+            self._general(batch, fresh=False)
         return before
+
+    def survey(self, source: Path) -> tuple[Present, bool]:
+        """The file's key names and whether a span repeats (`survey_sql`); when ClickHouse
+        cannot read the file, nothing is assumed (the INSERT then reports the error)."""
+        try:
+            rows = self._client.query(
+                survey_sql(str(source)), settings={"format_schema": self._format_schema}
+            ).result_rows
+        except ClickHouseError:  # the INSERT of the same file reports what is wrong
+            return ANY, True
+        names, repeats = rows[0]
+        if len(names) >= SURVEY_MAX_NAMES:
+            return ANY, bool(repeats)
+        return Present(frozenset(names)), bool(repeats)
 
     def _ids_file(self) -> Path:
         # One trace-id file per thread, rewritten for each insert.
@@ -132,43 +163,43 @@ class NativeInserter:
     def _bounds(window: tuple[int, int]) -> dict[str, int]:
         return {"first_start": window[0], "last_start": window[1]}
 
-    def _general(self, source: Path, ids: Path, bounds: dict[str, int], *, fresh: bool) -> None:
+    def _general(self, batch: _Batch, *, fresh: bool) -> None:
         try:
-            self._run(source, ids, bounds, fresh=fresh, encoder="general")
+            self._run(batch, fresh=fresh, encoder="general")
         except Exception as exc:
             message = str(exc)
             if DEEP_ERROR not in message and "protobuf" not in message.lower():
                 raise
             # Rare: a value nested deeper than the SQL reads, or a wire encoding ClickHouse
             # rejects. Re-run on a copy re-serialized by upb with such values pre-encoded.
+            source = batch.path
             copy = source.with_name(f"{source.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             try:
                 rewrite_file(source, copy)
-                self._run(copy, ids, bounds, fresh=False, encoder="pre_encoded")
+                self._run(replace(batch, path=copy), fresh=False, encoder="pre_encoded")
             finally:
                 copy.unlink(missing_ok=True)
 
-    def _statement(self, path: Path, ids: Path, stored: bool, encoder: Encoder) -> str:
-        key = (str(path), str(ids), stored, encoder)
+    def _statement(self, batch: _Batch, stored: bool, encoder: Encoder) -> str:
+        key = (str(batch.path), str(batch.ids), stored, encoder, batch.present, batch.repeats)
         with self._lock:
             sql = self._sql.get(key)
             if sql is None:
                 if len(self._sql) > 64:  # paths are usually a few rotating spool names
                     self._sql.clear()
                 sql = insert_sql(
-                    self._database, str(path), self._format_schema, trace_ids_path=str(ids),
-                    stored=stored, encoder=encoder,
+                    self._database, str(batch.path), self._format_schema,
+                    trace_ids_path=str(batch.ids), stored=stored, repeats=batch.repeats,
+                    encoder=encoder, present=batch.present,
                 )  # fmt: skip
                 self._sql[key] = sql
             return sql
 
-    def _run(
-        self, path: Path, ids: Path, bounds: dict[str, int], *, fresh: bool, encoder: Encoder
-    ) -> None:
+    def _run(self, batch: _Batch, *, fresh: bool, encoder: Encoder) -> None:
         # ``fresh``: no span of these traces is stored, so the lookup of stored spans (a scan
         # of trace ids) is left out; replays and late spans of known traces keep it.
-        sql = self._statement(path, ids, not fresh, encoder)
-        parameters = {**self._prices, **bounds} if not fresh else self._prices
+        sql = self._statement(batch, not fresh, encoder)
+        parameters = {**self._prices, **batch.bounds} if not fresh else self._prices
         self._client.command(sql, parameters=parameters)
 
     def _count(self, ids: Path, bounds: dict[str, int]) -> int:

@@ -24,7 +24,8 @@ per side, from the source `normalize` would read first:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from spyglass.collector import normalize as n
 from spyglass.collector.native.sql_json import sq
@@ -44,6 +45,30 @@ _PY_WS = (
 _INVALID = "-2"  # a count that is not one (see `_count`)
 
 
+@dataclass(frozen=True)
+class Present:
+    """The attribute keys and event names a batch file holds (None: unknown, assume any).
+
+    An expression reading only keys absent from every span of the file is a constant there,
+    so it is left out of the statement: ClickHouse analyses each INSERT's expressions anew
+    (~0.3 s for all dialects) and evaluates them per span. One dialect per app is usual.
+    """
+
+    names: frozenset[str] | None = None
+
+    def has(self, key: str) -> bool:
+        return self.names is None or key in self.names
+
+    def any(self, keys: Iterable[str]) -> bool:
+        return any(self.has(k) for k in keys)
+
+    def has_prefix(self, prefix: str) -> bool:
+        return self.names is None or any(n.startswith(prefix) for n in self.names)
+
+
+ANY = Present()
+
+
 def arr(items: Sequence[str]) -> str:
     return "[" + ", ".join(sq(i) for i in items) + "]"
 
@@ -57,8 +82,15 @@ def v(key: str, m: str = A) -> str:
     return f"{m}[{sq(key)}]"
 
 
-def present(key: str, m: str = A) -> str:
+def av(key: str, p: Present) -> str:
+    """``_a[key]``, or '' (what the lookup gives) when no span of the file has the key."""
+    return v(key) if p.has(key) else "''"
+
+
+def present(key: str, m: str = A, p: Present = ANY) -> str:
     """`normalize`'s ``get(key) is not None``: a value that is not JSON null."""
+    if m == A and not p.has(key):
+        return "0"
     return f"({v(key, m)} NOT IN ('', 'null'))"
 
 
@@ -88,8 +120,11 @@ def text_of(t: str) -> str:
     return f"multiIf({is_str(t)}, JSONExtractString({t}), {t} = 'null', '', {t})"
 
 
-def first_str(keys: Sequence[str]) -> str:
+def first_str(keys: Sequence[str], p: Present = ANY) -> str:
     """`normalize._first_str`: the first str value with non-blank stripped text."""
+    keys = [k for k in keys if p.has(k)]
+    if not keys:
+        return "''"
     values = ", ".join(v(k) for k in keys)
     strip = py_strip("JSONExtractString(_t)")
     return (
@@ -117,7 +152,10 @@ def mlflow_object(t: str) -> str:
     )
 
 
-def first_mlflow_str(keys: Sequence[str]) -> str:
+def first_mlflow_str(keys: Sequence[str], p: Present = ANY) -> str:
+    keys = [k for k in keys if p.has(k)]
+    if not keys:
+        return "''"
     values = ", ".join(v(k) for k in keys)
     strip = py_strip(mlflow_value_str("_t"))
     return f"arrayFirst(_x -> _x != '', arrayMap(_t -> {strip}, [{values}]))"
@@ -128,13 +166,18 @@ def ident(t: str) -> str:
     return f"multiIf({is_str(t)}, {py_strip(str_of(t))}, match({t}, '^-?[0-9]+$'), {t}, '')"
 
 
-def first_id(keys: Sequence[str], mlflow_key: str) -> str:
-    values = ", ".join(v(k) for k in keys)
-    mlflow = f"if(match(_t, '^-?[0-9]+$'), _t, {py_strip(mlflow_value_str('_t'))})"
-    return (
-        f"arrayFirst(_x -> _x != '', arrayConcat(arrayMap(_t -> {ident('_t')}, [{values}]), "
-        f"arrayMap(_t -> {mlflow}, [{v(mlflow_key)}])))"
-    )
+def first_id(keys: Sequence[str], mlflow_key: str, p: Present = ANY) -> str:
+    keys = [k for k in keys if p.has(k)]
+    lists = []
+    if keys:
+        values = ", ".join(v(k) for k in keys)
+        lists.append(f"arrayMap(_t -> {ident('_t')}, [{values}])")
+    if p.has(mlflow_key):
+        mlflow = f"if(match(_t, '^-?[0-9]+$'), _t, {py_strip(mlflow_value_str('_t'))})"
+        lists.append(f"arrayMap(_t -> {mlflow}, [{v(mlflow_key)}])")
+    if not lists:
+        return "''"
+    return f"arrayFirst(_x -> _x != '', arrayConcat({', '.join(lists)}, ['']))"
 
 
 def count(t: str) -> str:
@@ -161,9 +204,11 @@ _USAGE_CODES = [
 _MLFLOW_FIELDS = [dict(n._MLFLOW_USAGE_FIELDS).get(name, "") for name in _USAGE_NAMES]
 
 
-def usage() -> str:
+def usage(p: Present = ANY) -> str:
     """The usage map: the best-ranked valid attribute source per name, MLflow's payload for
     names still missing, and total = input + output when no total was reported."""
+    if not p.any([*_USAGE_KEYS, n._MLFLOW_USAGE_KEY]):
+        return "CAST(map(), 'Map(LowCardinality(String), UInt64)')"
     found = f"mapFilter((_k, _t) -> has({arr(_USAGE_KEYS)}, _k), {A})"
     codes = f"[{', '.join(_USAGE_CODES)}]"
     cand = (
@@ -175,7 +220,7 @@ def usage() -> str:
         "arrayMap(_i -> if(has(arrayMap(_x -> intDiv(_x.1, 8), _cs), _i), "
         f"arrayFirst(_x -> intDiv(_x.1, 8) = _i, _cs).2, -1), range(1, {len(_USAGE_NAMES) + 1}))"
     )
-    mlflow = mlflow_object(v(n._MLFLOW_USAGE_KEY))
+    mlflow = mlflow_object(av(n._MLFLOW_USAGE_KEY, p))
     with_mlflow = (
         f"arrayMap((_x, _fl) -> if(_x >= 0 OR _fl = '' OR _o = '', _x, greatest("
         f"{count('JSONExtractRaw(_o, _fl)')}, -1)), {per_name}, {arr(_MLFLOW_FIELDS)})"
@@ -200,28 +245,34 @@ def usage() -> str:
 # --- kinds, model, provider ---------------------------------------------------------------
 
 
-def explicit_kind() -> str:
+def explicit_kind(p: Present = ANY) -> str:
     """The span type from framework kinds, the GenAI operation or llm.request.type ('' if none)."""
-    oi = tmap(n._OPENINFERENCE_KINDS, f"upperUTF8({str_of(v('openinference.span.kind'))})")
-    ml = tmap(n._MLFLOW_KINDS, f"upperUTF8({mlflow_value_str(v('mlflow.spanType'))})")
-    tl = tmap(n._TRACELOOP_KINDS, f"lowerUTF8({str_of(v('traceloop.span.kind'))})")
-    op = tmap(n._OPERATION_KINDS, "_op")
-    rt = tmap(n._REQUEST_TYPE_KINDS, "_rt")
-    return f"arrayFirst(_x -> _x != '', [{oi}, {ml}, {tl}, {op}, {rt}, ''])"
+    kinds = []
+    if p.has("openinference.span.kind"):
+        oi = str_of(v("openinference.span.kind"))
+        kinds.append(tmap(n._OPENINFERENCE_KINDS, f"upperUTF8({oi})"))
+    if p.has("mlflow.spanType"):
+        ml = mlflow_value_str(v("mlflow.spanType"))
+        kinds.append(tmap(n._MLFLOW_KINDS, f"upperUTF8({ml})"))
+    if p.has("traceloop.span.kind"):
+        kinds.append(tmap(n._TRACELOOP_KINDS, f"lowerUTF8({str_of(v('traceloop.span.kind'))})"))
+    kinds.append(tmap(n._OPERATION_KINDS, "_op"))
+    kinds.append(tmap(n._REQUEST_TYPE_KINDS, "_rt"))
+    return f"arrayFirst(_x -> _x != '', [{', '.join(kinds)}, ''])"
 
 
-def models() -> str:
+def models(p: Present = ANY) -> str:
     """[model keys, embedding, reranker, MLflow]: the source index decides EMBEDDING/RERANKER."""
     return (
-        f"[{first_str(n._MODEL_KEYS)}, {first_str((n._EMBEDDING_MODEL_KEY,))}, "
-        f"{first_str((n._RERANKER_MODEL_KEY,))}, {first_mlflow_str(n._MLFLOW_MODEL_KEYS)}]"
+        f"[{first_str(n._MODEL_KEYS, p)}, {first_str((n._EMBEDDING_MODEL_KEY,), p)}, "
+        f"{first_str((n._RERANKER_MODEL_KEY,), p)}, {first_mlflow_str(n._MLFLOW_MODEL_KEYS, p)}]"
     )
 
 
-def provider() -> str:
+def provider(p: Present = ANY) -> str:
     found = (
-        f"lowerUTF8(arrayFirst(_x -> _x != '', [{first_str(n._PROVIDER_KEYS)}, "
-        f"{first_mlflow_str((n._MLFLOW_PROVIDER_KEY,))}, '']))"
+        f"lowerUTF8(arrayFirst(_x -> _x != '', [{first_str(n._PROVIDER_KEYS, p)}, "
+        f"{first_mlflow_str((n._MLFLOW_PROVIDER_KEY,), p)}, '']))"
     )
     return f"arrayMap(_p -> {tmap(n._PROVIDER_ALIASES, '_p', '_p')}, [{found}])[1]"
 
@@ -248,24 +299,27 @@ def is_messages(t: str) -> str:
     return f"arrayMap(_t -> arrayMap(_j -> {check}, [{j}])[1], [{t}])[1]"
 
 
-def _indexed(prefix: str, tail: Sequence[str]) -> str:
+def _indexed(prefix: str, tail: Sequence[str], p: Present) -> str:
     """An indexed dialect gives messages: its first index has a role, content or call."""
     first, second = n._INDEXED_MARKERS[prefix]
+    if not (p.has(first) or p.has(second)):
+        return "0"
     marker = f"(mapContains({A}, {sq(first)}) OR mapContains({A}, {sq(second)}))"
-    any_part = " OR ".join(present(k) for k in (first, second, *tail))
+    any_part = " OR ".join(present(k, p=p) for k in (first, second, *tail))
     return f"({marker} AND ({any_part}))"
 
 
-def _oi(prefix: str) -> str:
+def _oi(prefix: str, p: Present) -> str:
     base = f"{prefix}0.message."
     return _indexed(
         prefix,
         (f"{base}contents.0.message_content.text", f"{base}tool_calls.0.tool_call.function.name"),
+        p,
     )
 
 
-def _tl(prefix: str) -> str:
-    return _indexed(prefix, (f"{prefix}0.tool_calls.0.name",))
+def _tl(prefix: str, p: Present) -> str:
+    return _indexed(prefix, (f"{prefix}0.tool_calls.0.name",), p)
 
 
 def _joined(prefix: str, suffix: str) -> str:
@@ -286,11 +340,13 @@ def _event_texts(names: Sequence[str]) -> str:
     )
 
 
-def _legacy_event(name: str, key: str) -> str:
+def _legacy_event(name: str, key: str, p: Present) -> str:
+    if not p.has(name):
+        return "''"
     return f"arrayLast((_m, _n) -> _n = {sq(name)}, {EVENT_MAPS}, {EVENT_NAMES})[{sq(key)}]"
 
 
-def side_columns(is_input: bool) -> dict[str, str]:
+def side_columns(is_input: bool, p: Present = ANY) -> dict[str, str]:
     """Level-D columns for one side (prefix ``_in``/``_out``), combined by `side`.
 
     ``k`` the message attribute (JSON) and ``kt`` its text, ``o``/``tl``/``e``
@@ -298,37 +354,41 @@ def side_columns(is_input: bool) -> dict[str, str]:
     their joined texts, ``l`` the legacy value (JSON);
     ``sys`` system instructions make a message and ``st`` their text (input only); ``pl`` the
     first plain text value (JSON); ``mlp``/``ml``/``mlt`` the MLflow payload is present /
-    gives messages / its text.
+    gives messages / its text. Sources no span of the file has are constants (`Present`).
     """
     key, oi_prefix, tl_prefix, legacy = n._IN_SIDE if is_input else n._OUT_SIDE
-    plain_keys = n._INPUT_TEXT_KEYS if is_input else n._OUTPUT_TEXT_KEYS
-    role_events = list(n._EVENT_ROLES) if is_input else ["gen_ai.choice"]
+    plain_keys = [k for k in (n._INPUT_TEXT_KEYS if is_input else n._OUTPUT_TEXT_KEYS) if p.has(k)]
+    role_events = [e for e in (n._EVENT_ROLES if is_input else ["gen_ai.choice"]) if p.has(e)]
     legacy_event = "gen_ai.content.prompt" if is_input else "gen_ai.content.completion"
-    lev = _legacy_event(legacy_event, legacy)
-    oi, tl = _oi(oi_prefix), _tl(tl_prefix)
-    events = f"hasAny({EVENT_NAMES}, {arr(role_events)})"
+    lev = _legacy_event(legacy_event, legacy, p)
+    oi, tl = _oi(oi_prefix, p), _tl(tl_prefix, p)
+    events = f"hasAny({EVENT_NAMES}, {arr(role_events)})" if role_events else "0"
     # The legacy value: the attribute, else the last legacy event's.
-    legacy_t = f"if({present(legacy)}, {v(legacy)}, {lev})"
+    legacy_t = f"if({present(legacy, p=p)}, {v(legacy)}, {lev})" if p.has(legacy) else lev
     cols: dict[str, str] = {}
     # The sources as columns of their own (_k the message attribute, _o/_tl/_e indexed
     # OpenInference/OpenLLMetry messages or GenAI events present, _l the legacy value), so
     # `side` combines them at the top level: a lambda capturing the attribute map would
     # copy the whole map for every span.
-    cols["k"] = v(key)
+    cols["k"] = av(key, p)
     # Its text: the string as sent when the span's own attribute is a string short enough
     # to be stored uncut (the usual case), else decoded from the stored JSON.
     raw, kind = RAW_MESSAGES[0 if is_input else 1]
     uncut = f"{kind} = 's' AND length({raw}) <= {MAX_VALUE_CHARS}"
-    cols["kt"] = f"if({uncut}, {raw}, {text_of(v(key))})"
+    cols["kt"] = f"if({uncut}, {raw}, {text_of(v(key))})" if p.has(key) else "''"
     cols["o"] = oi
     cols["tl"] = tl
     cols["e"] = events
     cols["l"] = legacy_t
     # Indexed messages or events: their joined texts (only computed where present).
-    cols["j"] = (
-        f"multiIf({oi}, {_joined(oi_prefix, '.content')}, {tl}, {_joined(tl_prefix, '.content')}, "
-        f"{events}, {_event_texts(role_events)}, '')"
-    )
+    live = []
+    if oi != "0":
+        live.append(f"{oi}, {_joined(oi_prefix, '.content')}")
+    if tl != "0":
+        live.append(f"{tl}, {_joined(tl_prefix, '.content')}")
+    if role_events:
+        live.append(f"{events}, {_event_texts(role_events)}")
+    cols["j"] = f"multiIf({', '.join(live)}, '')" if live else "''"
     if is_input:
         sys_key = "gen_ai.system_instructions"
         t = v(sys_key)
@@ -337,14 +397,17 @@ def side_columns(is_input: bool) -> dict[str, str]:
             f"if({present(sys_key)}, multiIf(startsWith({t}, '{{'), 1, startsWith({t}, '['), "
             f"{t} != '[]', {is_str(t)}, if(startsWith({s}, '{{'), 1, if(startsWith({s}, '['), "
             f"if(isValidJSON({s}), JSONLength({s}) > 0, 1), {t} != '\"\"')), 0), 0)"
+            if p.has(sys_key)
+            else "0"
         )
-        cols["st"] = text_of(t)
+        cols["st"] = text_of(t) if p.has(sys_key) else "''"
     plain = ", ".join(v(k) for k in plain_keys)
-    cols["pl"] = f"arrayFirst(_t -> _t NOT IN ('', 'null', '\"\"'), [{plain}, ''])"
+    no_text = "('', 'null', '\"\"')"
+    cols["pl"] = f"arrayFirst(_t -> _t NOT IN {no_text}, [{plain}, ''])" if plain_keys else "''"
     mlflow_key = "mlflow.spanInputs" if is_input else "mlflow.spanOutputs"
-    cols["mlp"] = present(mlflow_key)
-    cols["ml"] = _mlflow_messages(is_input)
-    cols["mlt"] = text_of(v(mlflow_key))
+    cols["mlp"] = present(mlflow_key, p=p)
+    cols["ml"] = _mlflow_messages(is_input) if p.has(mlflow_key) else "0"
+    cols["mlt"] = text_of(v(mlflow_key)) if p.has(mlflow_key) else "''"
     return cols
 
 

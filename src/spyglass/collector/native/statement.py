@@ -37,7 +37,7 @@ from spyglass.collector.rows import (
     SPAN_COLUMNS,
 )
 
-__all__ = ["INSERT_COLUMNS", "Encoder", "insert_sql", "structure"]
+__all__ = ["INSERT_COLUMNS", "Encoder", "insert_sql", "structure", "survey_sql"]
 
 # fast: `sql_fast_json` (fails with FALLBACK_ERROR on what it cannot encode); general:
 # `sql_json.encode_groups`; pre_encoded: general, reading values Python pre-encoded (`deep`).
@@ -103,7 +103,7 @@ def _encode(groups: str, encoder: Encoder) -> str:
     return encode_groups(groups, pre_encoded=encoder == "pre_encoded")
 
 
-def _level_b(source: str, encoder: Encoder) -> str:
+def _level_b(source: str, encoder: Encoder, present: c.Present) -> str:
     s = "tupleElement(_j, 4)"
     groups = (
         f"arrayConcat([_res_kvs[tupleElement(_j, 3)]], [{s}.attributes], "
@@ -127,23 +127,26 @@ def _level_b(source: str, encoder: Encoder) -> str:
     {_encode(groups, encoder)} AS _maps,
     {s}.events.time_unix_nano AS _et, {s}.events.name AS _en,
     {s}.links.trace_id AS _lt, {s}.links.span_id AS _ls,
-    {_raw_messages(s)}
+    {_raw_messages(s, present)}
 FROM ({_level_a(source)}) ARRAY JOIN _spans AS _j"""
 
 
-def _raw_messages(s: str) -> str:
+def _raw_messages(s: str, present: c.Present) -> str:
     """Each side's message attribute as sent (`sql_canonical.RAW_MESSAGES`): its string and
     oneof type (the last occurrence, as a dict keeps). Decoding the stored JSON instead
     costs ~5 µs/span."""
     out = []
     for (text, kind), key in zip(c.RAW_MESSAGES, (n._IN_SIDE[0], n._OUT_SIDE[0]), strict=True):
+        if not present.has(key):
+            out += [f"'' AS {text}", f"'' AS {kind}"]
+            continue
         index = f"arrayLastIndex(_x -> _x = {sq(key)}, {s}.attributes.key)"
         out.append(f"{s}.attributes.value.string_value[{index}] AS {text}")
         out.append(f"{s}.attributes.value.value[{index}] AS {kind}")
     return ", ".join(out)
 
 
-def _level_c(source: str, encoder: Encoder) -> str:
+def _level_c(source: str, encoder: Encoder, present: c.Present) -> str:
     res = f"CAST(_maps[1], {_MAP})"
     project_keys = ", ".join(c.str_of(f"{res}[{sq(k)}]") for k in PROJECT_RESOURCE_KEYS)
     project = (
@@ -156,6 +159,8 @@ def _level_c(source: str, encoder: Encoder) -> str:
     merged = (
         f"if(has(_en, {sq(_DETAILS)}), mapUpdate(arrayLast((_m, _n) -> _n = {sq(_DETAILS)}, "
         f"{em}, _en), {attributes}), {attributes})"
+        if present.has(_DETAILS)
+        else attributes
     )
     return f"""SELECT {", ".join(_B_SCALARS)},
     {project} AS project,
@@ -167,26 +172,26 @@ def _level_c(source: str, encoder: Encoder) -> str:
     arrayMap((_t, _n, _m) -> (lower(hex(_t)), lower(hex(_n)), CAST(_m, {_MAP})), _lt, _ls,
         arraySlice(_maps, 3 + length(_et))) AS links,
     _en, {em} AS _em, {merged} AS _a, {", ".join(x for pair in c.RAW_MESSAGES for x in pair)}
-FROM ({_level_b(source, encoder)})"""
+FROM ({_level_b(source, encoder, present)})"""
 
 
-def _level_d(source: str, encoder: Encoder) -> str:
+def _level_d(source: str, encoder: Encoder, present: c.Present) -> str:
     sides = [
         f"{expr} AS {prefix}_{name}"
         for prefix, is_input in (("_in", True), ("_out", False))
-        for name, expr in c.side_columns(is_input).items()
+        for name, expr in c.side_columns(is_input, present).items()
     ]
     return f"""SELECT * EXCEPT (_en, _em),
-    lowerUTF8({c.first_str(("gen_ai.operation.name",))}) AS _op,
-    lowerUTF8({c.str_of(c.v("llm.request.type"))}) AS _rt,
-    {c.explicit_kind()} AS _k0,
-    {c.models()} AS _ml,
-    {c.provider()} AS provider,
-    {c.first_id(n._SESSION_KEYS, n._MLFLOW_SESSION_KEY)} AS session_id,
-    {c.first_id(n._USER_KEYS, n._MLFLOW_USER_KEY)} AS user_id,
-    {c.usage()} AS usage,
+    lowerUTF8({c.first_str(("gen_ai.operation.name",), present)}) AS _op,
+    lowerUTF8({c.str_of(c.av("llm.request.type", present))}) AS _rt,
+    {c.explicit_kind(present)} AS _k0,
+    {c.models(present)} AS _ml,
+    {c.provider(present)} AS provider,
+    {c.first_id(n._SESSION_KEYS, n._MLFLOW_SESSION_KEY, present)} AS session_id,
+    {c.first_id(n._USER_KEYS, n._MLFLOW_USER_KEY, present)} AS user_id,
+    {c.usage(present)} AS usage,
     {", ".join(sides)}
-FROM ({_level_c(source, encoder)})"""
+FROM ({_level_c(source, encoder, present)})"""
 
 
 _SIDE_COLUMNS = ", ".join(
@@ -195,7 +200,7 @@ _SIDE_COLUMNS = ", ".join(
 )
 
 
-def _level_e(source: str, encoder: Encoder) -> str:
+def _level_e(source: str, encoder: Encoder, present: c.Present) -> str:
     in_has, in_text, in_raw = c.side("_in")
     out_has, out_text, out_raw = c.side("_out")
     model = "arrayFirst(_x -> _x != '', _ml)"
@@ -226,7 +231,7 @@ def _level_e(source: str, encoder: Encoder) -> str:
     if(empty(usage), '', lowerUTF8({c.py_strip(model)})) AS _pm,
     if(empty(usage), '', lowerUTF8({c.py_strip("provider")})) AS _pp,
     toUInt8(({in_raw}) OR ({out_raw})) AS raw_io
-FROM ({_level_d(source, encoder)})"""
+FROM ({_level_d(source, encoder, present)})"""
 
 
 # Spans stored twice have the same start: looking for them only within the batch's starts lets
@@ -245,6 +250,42 @@ def trace_ids_sql(path: str) -> str:
     return f"(SELECT trace_id FROM file({sq(path)}, 'TSV', 'trace_id String'))"
 
 
+# More distinct names than this in one file: the statement is not specialised (`Present`).
+SURVEY_MAX_NAMES = 1000
+
+
+def survey_sql(path: str) -> str:
+    """One row for a batch file: the distinct attribute keys and event names of its spans and
+    their events (up to `SURVEY_MAX_NAMES`), and whether a (trace id, span id) repeats.
+
+    Reads only keys, names and ids (~1.2 µs/span); `insert_sql` leaves out what they show
+    cannot matter: expressions of absent keys, and the repeat filter when nothing repeats.
+    Run with the `format_schema` setting of `insert_sql`.
+    """
+    kv = "Array(Tuple(key String))"
+    spans = (
+        f"spans Array(Tuple(trace_id String, span_id String, attributes {kv}, "
+        f"events Array(Tuple(name String, attributes {kv}))))"
+    )
+    structure = f"resource_spans Array(Tuple(scope_spans Array(Tuple({spans}))))"
+
+    def per_body(expr: str) -> str:
+        return (
+            f"arrayFlatten(arrayMap(_r -> arrayFlatten(arrayMap(_x -> arrayFlatten(arrayMap("
+            f"_s -> {expr}, _x.spans)), _r.scope_spans)), resource_spans))"
+        )
+
+    names = per_body(
+        "arrayConcat(_s.attributes.key, _s.events.name, arrayFlatten(_s.events.attributes.key))"
+    )
+    return (
+        f"SELECT groupUniqArrayArray({SURVEY_MAX_NAMES})(arrayDistinct({names})), "
+        "sum(length(_ids)) != uniqExactArray(_ids) "
+        f"FROM (SELECT *, {per_body('[(_s.trace_id, _s.span_id)]')} AS _ids "
+        f"FROM file({sq(path)}, 'Protobuf', {sq(structure)}))"
+    )
+
+
 def insert_sql(
     database: str,
     path: str,
@@ -254,6 +295,7 @@ def insert_sql(
     stored: bool = True,
     repeats: bool = True,
     encoder: Encoder = "general",
+    present: c.Present = c.ANY,
 ) -> str:
     """The INSERT for one batch file.
 
@@ -264,6 +306,8 @@ def insert_sql(
         repeats: keep only the first of spans repeated within the file.
         encoder: how attribute values become JSON (`Encoder`); ``pre_encoded`` reads
             ``AnyValue.x_spyglass_json`` (files rewritten by `deep.rewrite_file`).
+        present: the keys and event names of the file (`survey_sql`); expressions reading
+            only absent ones are left out.
 
     The price arrays of `sql_cost.price_parameters` are bound too.
     """
@@ -285,7 +329,7 @@ def insert_sql(
     select = f"""SELECT {", ".join(f"{expr} AS {name}" for name, expr in columns.items())}
 FROM (SELECT *, {terms}
 FROM (SELECT *, usage['total'] AS total_tokens, {price_index_sql("_pm", "_pp")} AS _pi
-FROM ({_level_e(source, encoder)}))){where}"""
+FROM ({_level_e(source, encoder, present)}))){where}"""
     settings = (
         f"format_schema = {sq(format_schema)}, input_format_protobuf_oneof_presence = 1, "
         "output_format_json_escape_forward_slashes = 0, optimize_and_compare_chain = 0, "
