@@ -46,6 +46,7 @@ _PARAMS = (
     "{pcr:Array(Float64)}",
     "{pcc:Array(Float64)}",
 )
+_PN = "{pn:Array(UInt32)}"  # 1..len(pk)
 
 
 def _re(pattern: str) -> str:
@@ -92,9 +93,8 @@ def price_index_sql(model: str, provider: str) -> str:
     )
     # Most spans name a model exactly as the table does: a hash lookup (transform), no
     # regex steps, and no lambda (which would copy the bound arrays per span).
-    pn = "{pn:Array(UInt32)}"
-    direct = f"if({provider} = '', 0, transform(concat({provider}, '/', {model}), {pk}, {pn}, 0))"
-    plain = f"transform({model}, {pk}, {pn}, 0)"
+    direct = f"if({provider} = '', 0, transform(concat({provider}, '/', {model}), {pk}, {_PN}, 0))"
+    plain = f"transform({model}, {pk}, {_PN}, 0)"
     return f"multiIf({model} = '', 0, {direct} > 0, {direct}, {plain} > 0, {plain}, {fuzzy})"
 
 
@@ -103,18 +103,19 @@ def cost_terms_sql(usage: str, index: str) -> dict[str, str]:
 
     Top-level expressions, not lambdas: a lambda would copy the bound price arrays per span.
     """
-    _, pin, pout, pcr, pcc = _PARAMS
-    u, i = usage, index
-    cr = f"if({pcr}[{i}] >= 0, {u}['cache_read'], 0)"
-    cc = f"if({pcc}[{i}] >= 0, {u}['cache_creation'], 0)"
+    # A price by hash lookup: `{pin}[i]` would copy the whole bound array for every span.
+    pin, pout, pcr, pcc = (f"transform({index}, {_PN}, {p}, {_NONE})" for p in _PARAMS[1:])
+    u = usage
+    cr = f"if({pcr} >= 0, {u}['cache_read'], 0)"
+    cc = f"if({pcc} >= 0, {u}['cache_creation'], 0)"
     it, cached = f"{u}['input']", f"({cr} + {cc})"
     # Python adds input, output, cache_read, cache_creation in this order; absent terms add
     # 0.0, which changes no sum of non-negative floats.
     return {
         "_cv": (
-            f"[toFloat64(if({it} >= {cached}, {it} - {cached}, {it})) * {pin}[{i}] * 1e-6, "
-            f"toFloat64({u}['output']) * {pout}[{i}] * 1e-6, toFloat64({cr}) * {pcr}[{i}] * 1e-6, "
-            f"toFloat64({cc}) * {pcc}[{i}] * 1e-6]"
+            f"[toFloat64(if({it} >= {cached}, {it} - {cached}, {it})) * {pin} * 1e-6, "
+            f"toFloat64({u}['output']) * {pout} * 1e-6, toFloat64({cr}) * {pcr} * 1e-6, "
+            f"toFloat64({cc}) * {pcc} * 1e-6]"
         ),
         "_ck": (
             f"[mapContains({u}, 'input') OR {cached} > 0, mapContains({u}, 'output'), "
