@@ -155,11 +155,23 @@ def queryable_lag(url: str, project: str, poll: float) -> float:
         time.sleep(poll)
 
 
-def written_spans(url: str) -> int:
+def metric(url: str, name: str) -> float:
     for line in httpx.get(f"{url}/metrics", timeout=30).text.splitlines():
-        if line.startswith("spyglass_spans_written_total "):
-            return int(line.split()[1])
-    raise RuntimeError("the server's /metrics has no spyglass_spans_written_total")
+        if line.startswith(f"{name} "):
+            return float(line.split()[1])
+    raise RuntimeError(f"the server's /metrics has no {name}")
+
+
+def written_spans(url: str) -> int:
+    return int(metric(url, "spyglass_spans_written_total"))
+
+
+def inserts(url: str) -> tuple[int, float]:
+    """INSERT statements run and their total seconds, from the server's histogram."""
+    return (
+        int(metric(url, "spyglass_insert_seconds_count")),
+        metric(url, "spyglass_insert_seconds_sum"),
+    )
 
 
 def main() -> None:
@@ -197,7 +209,7 @@ def main() -> None:
         )
         loader.start()
         assert queue.get() == "ready"
-        written_before = written_spans(url)
+        written_before, inserts_before = written_spans(url), inserts(url)
         # Probes run in their own thread (each waits until its trace is visible), so the
         # window below is the load generator's own.
         lags_under_load: list[float] = []
@@ -219,6 +231,7 @@ def main() -> None:
         ):
             time.sleep(0.05)
         drained = time.perf_counter() - window_end
+        inserts_after = inserts(url)
         prober.join(300)
         lag = queryable_lag(url, "lag-probe-idle", poll=0.005)
         stored = {
@@ -243,6 +256,13 @@ def main() -> None:
     if latencies:
         print(f"request latency p50      {statistics.median(latencies) * 1000:.0f} ms")
         print(f"request latency p99      {latencies[int(len(latencies) * 0.99) - 1] * 1000:.0f} ms")
+    count = inserts_after[0] - inserts_before[0]
+    if count:
+        seconds = inserts_after[1] - inserts_before[1]
+        print(
+            f"inserts                  {count}, {acked / count:,.0f} spans and "
+            f"{seconds / count * 1000:.0f} ms each on average"
+        )
     if lags_under_load:
         print(
             f"queryable after ack      {statistics.median(lags_under_load) * 1000:.0f} ms median, "

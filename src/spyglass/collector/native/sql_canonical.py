@@ -427,32 +427,77 @@ def _mlflow_messages(is_input: bool) -> str:
     return f"arrayMap(_o -> if(_o != '', {from_obj}, 0), [{obj}])[1]"
 
 
-def side(p: str) -> tuple[str, str, str]:
-    """(has messages, text, raw) for level E from the level-D columns of prefix ``p``.
+# Boolean and branch SQL that drops what constants decide: a source no span of the file has
+# is the literal 0 or '' in `side_columns`, and leaving it out saves its analysis per INSERT.
+_CONSTANTS = ("0", "''")
+
+
+def _or(*terms: str) -> str:
+    kept = [t for t in terms if t != "0"]
+    return "1" if "1" in kept else f"({' OR '.join(kept)})" if kept else "0"
+
+
+def _and(*terms: str) -> str:
+    kept = [t for t in terms if t != "1"]
+    return "0" if "0" in kept else f"({' AND '.join(kept)})" if kept else "1"
+
+
+def _not(term: str) -> str:
+    return {"0": "1", "1": "0"}.get(term, f"(NOT {term})")
+
+
+def _nonempty(text: str) -> str:
+    return "0" if text == "''" else f"({text} != '')"
+
+
+def _multi_if(branches: Sequence[tuple[str, str]], default: str) -> str:
+    kept: list[tuple[str, str]] = []
+    for condition, value in branches:
+        if condition == "1":
+            default = value
+            break
+        if condition != "0":
+            kept.append((condition, value))
+    if not kept:
+        return default
+    pairs = ", ".join(f"{condition}, {value}" for condition, value in kept)
+    return f"multiIf({pairs}, {default})"
+
+
+def side(p: str, columns: Mapping[str, str]) -> tuple[str, str, str]:
+    """(has messages, text, raw) for level E from the level-D columns of prefix ``p``
+    (``columns``: that side's `side_columns`, whose constants are used as such).
 
     `normalize`'s order: message sources (+ system instructions), else plain text keys, else
     the MLflow payload. Whether the sources give messages (a JSON parse of the message text)
     only matters for ``has``, which span type and operation read in short-circuited branches,
     so most spans never parse their messages.
     """
-    is_input = p == "_in"
-    k, kt, o, tl, e, j, ll = (f"{p}_{x}" for x in ("k", "kt", "o", "tl", "e", "j", "l"))
-    has_key = f"({k} NOT IN ('', 'null'))"
-    listed = f"({o} OR {tl} OR {e})"
-    indexed = f"(NOT {has_key} AND {listed})"
+
+    def col(name: str) -> str:
+        return columns[name] if columns[name] in _CONSTANTS else f"{p}_{name}"
+
+    k, kt, o, tl, e, j, ll, pl = (col(x) for x in ("k", "kt", "o", "tl", "e", "j", "l", "pl"))
+    has_key = "0" if k == "''" else f"({k} NOT IN ('', 'null'))"
+    listed = _or(o, tl, e)
+    indexed = _and(_not(has_key), listed)
     # The source text `normalize` falls back to; the searchable source text; the JSON text
     # whose message check runs lazily.
-    pt = f"multiIf({has_key}, {kt}, {listed}, '', {text_of(ll)})"
-    src = f"multiIf({has_key}, {kt}, {listed}, {j}, {text_of(ll)})"
-    cand = f"if({has_key}, {k}, {ll})"
-    decided = f"({indexed} OR {p}_sys)" if is_input else indexed
-    if is_input:  # system instructions are searchable too, when nothing else is
-        src = f"if({src} != '', {src}, {p}_st)"
-    has = f"if({pt} != '', {is_messages(cand)}, if({decided}, 1, if({p}_pl != '', 0, {p}_ml)))"
-    from_sources = f"({pt} != '' OR {decided})"
-    text = f"multiIf({from_sources}, {src}, {p}_pl != '', {text_of(f'{p}_pl')}, {p}_mlt)"
-    exact = (
-        f"NOT {from_sources} AND (({is_str(f'{p}_pl')} AND length({p}_pl) <= "
-        f"{MAX_VALUE_CHARS}) OR ({p}_pl = '' AND NOT {p}_mlp))"
-    )
-    return has, text, f"NOT ({exact})"
+    legacy_text = "''" if ll == "''" else text_of(ll)
+    pt = _multi_if([(has_key, kt), (listed, "''")], legacy_text)
+    src = _multi_if([(has_key, kt), (listed, j)], legacy_text)
+    cand = _multi_if([(has_key, k)], ll)
+    decided = indexed
+    if p == "_in":
+        decided = _or(indexed, col("sys"))
+        if col("st") != "''":  # system instructions are searchable too, when nothing else is
+            src = f"if({src} != '', {src}, {col('st')})"
+    messages = "0" if cand == "''" else is_messages(cand)
+    has = _multi_if([(_nonempty(pt), messages), (decided, "1"), (_nonempty(pl), "0")], col("ml"))
+    from_sources = _or(_nonempty(pt), decided)
+    plain_text = "''" if pl == "''" else text_of(pl)
+    text = _multi_if([(from_sources, src), (_nonempty(pl), plain_text)], col("mlt"))
+    plain_exact = "0" if pl == "''" else f"({is_str(pl)} AND length({pl}) <= {MAX_VALUE_CHARS})"
+    no_payload = _and("1" if pl == "''" else f"({pl} = '')", _not(col("mlp")))
+    exact = _and(_not(from_sources), _or(plain_exact, no_payload))
+    return has, text, _not(exact)

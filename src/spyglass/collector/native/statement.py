@@ -201,8 +201,8 @@ _SIDE_COLUMNS = ", ".join(
 
 
 def _level_e(source: str, encoder: Encoder, present: c.Present) -> str:
-    in_has, in_text, in_raw = c.side("_in")
-    out_has, out_text, out_raw = c.side("_out")
+    in_has, in_text, in_raw = c.side("_in", c.side_columns(True, present))
+    out_has, out_text, out_raw = c.side("_out", c.side_columns(False, present))
     model = "arrayFirst(_x -> _x != '', _ml)"
     source_index = "arrayFirstIndex(_x -> _x != '', _ml)"
     # Message checks (in_has/out_has) sit in short-circuited branches: most spans are decided
