@@ -140,7 +140,8 @@ def queryable_lag(url: str, project: str, poll: float) -> float:
     """Seconds from the acknowledgement of a new trace until the list API shows it.
 
     Polled every ``poll`` seconds: under load each list query costs the server CPU that
-    ingest needs, so a busy poll would lower the figures it measures."""
+    ingest needs, so a busy poll would lower the figures it measures (polling every 50 ms
+    instead of 100 ms took ~6% off the sustained rate)."""
     body = genai_request(1, spans_per_trace=1, project=project)
     while (
         r := httpx.post(f"{url}/v1/traces", content=body, headers=HEADERS, timeout=30)
@@ -218,7 +219,7 @@ def main() -> None:
             while loader.is_alive():
                 time.sleep(2)
                 if loader.is_alive():
-                    lag = queryable_lag(url, f"lag-{len(lags_under_load)}", poll=0.05)
+                    lag = queryable_lag(url, f"lag-{len(lags_under_load)}", poll=0.1)
                     lags_under_load.append(lag)
 
         prober = threading.Thread(target=probe, daemon=True)
@@ -267,7 +268,7 @@ def main() -> None:
         print(
             f"queryable after ack      {statistics.median(lags_under_load) * 1000:.0f} ms median, "
             f"{max(lags_under_load) * 1000:.0f} ms max under load ({len(lags_under_load)} probes, "
-            "polled every 50 ms)"
+            "polled every 100 ms)"
         )
     print(f"queryable after ack      {lag * 1000:.0f} ms idle")
     print(f"stored spans (API count) {stored}  ({'all' if stored == acked else 'MISMATCH'})")
