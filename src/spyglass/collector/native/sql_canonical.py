@@ -62,9 +62,6 @@ class Present:
     def any(self, keys: Iterable[str]) -> bool:
         return any(self.has(k) for k in keys)
 
-    def has_prefix(self, prefix: str) -> bool:
-        return self.names is None or any(n.startswith(prefix) for n in self.names)
-
 
 ANY = Present()
 

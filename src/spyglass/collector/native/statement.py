@@ -14,6 +14,11 @@ column per level) and blows up past ~5 levels, so each level computes what the n
   F  total tokens, the price index; G  the cost terms; H  the cost map and total cost
      (`sql_cost`), dropping spans already stored or repeated in the file
 
+Each INSERT is specialised to its file (`survey_sql`): expressions reading only attribute
+keys or event names no span of the file has are left out (`sql_canonical.Present`), and so is
+the repeat filter when no span id repeats; an app's files usually hold one dialect, so the
+statement shrinks to it (~0.1 s less analysis, ~5 µs/span less work for OTel GenAI spans).
+
 Settings: ``optimize_and_compare_chain = 0`` (that rewrite costs ~7 ms of analysis per AND
 here), ``short_circuit_function_evaluation = 'force_enable'`` (message checks run only for
 the spans that need them), ``query_plan_enable_optimizations = 0`` (~40 ms of planning, no
