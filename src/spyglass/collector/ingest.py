@@ -2,7 +2,7 @@
 
 - `NativeIngest` (the default on the embedded store): Python only validates and frames each
   body; the write-ahead log makes it durable before the acknowledgement, and ClickHouse parses
-  the protobuf and normalizes the spans itself, 50k spans per INSERT
+  the protobuf and normalizes the spans itself, up to 50k spans per INSERT
   (`spyglass.collector.native`). Message-bearing input/output are canonicalized when read.
 - `PythonIngest`: `build_batch` (decode, normalize, price and redact in Python), acknowledged
   after the INSERT. Used with redaction rules (applied in Python before storage) and with a
