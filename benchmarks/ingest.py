@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import shutil
 import socket
 import statistics
 import sys
@@ -188,10 +189,9 @@ def main() -> None:
 
     server = None
     url = args.url
+    data_dir = Path(tempfile.mkdtemp(prefix="spyglass-bench-"))
     if url is None:
-        server = ServerProcess(
-            Path(tempfile.mkdtemp(prefix="spyglass-bench-")), extra_args=args.server_args.split()
-        )
+        server = ServerProcess(data_dir, extra_args=args.server_args.split())
         server.start()
         url = server.url
     try:
@@ -242,6 +242,7 @@ def main() -> None:
     finally:
         if server is not None:
             server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
     latencies.sort()
     print(f"spans per request        {args.spans_per_request}")
     print(f"connections              {args.connections}")

@@ -11,6 +11,7 @@ server on that store and times the API from a client. Prints p50/p95.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import subprocess
 import sys
@@ -25,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from tests.conftest import ServerProcess  # noqa: E402
 
 SEED = """
-import sys, tempfile, time
+import shutil, sys, tempfile, time
 from pathlib import Path
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from benchmarks._spans import genai_request
@@ -69,6 +70,7 @@ insert([body])
 request = ExportTraceServiceRequest.FromString(body)
 print(request.resource_spans[0].scope_spans[0].spans[0].trace_id.hex())
 client.close()
+shutil.rmtree(work, ignore_errors=True)
 """
 
 
@@ -142,6 +144,7 @@ def main() -> None:
                 print(f"{name:32} {statistics.median(times) * 1000:8.1f} {p95 * 1000:8.1f}")
     finally:
         server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
