@@ -35,7 +35,7 @@ from spyglass.store.traces import TraceStore
 
 log = logging.getLogger(__name__)
 
-# Segments up to this size are stored through the Python path: a native INSERT costs ~0.35 s
+# Segments up to this size are stored through the Python path: a native INSERT costs ~0.25 s
 # to analyse whatever its size, which would cap a sequential exporter's small batches (acked
 # after the insert at low load) at a few per second; larger ones amortize it.
 PYTHON_INSERT_MAX_SPANS = 5_000

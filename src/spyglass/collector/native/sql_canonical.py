@@ -51,7 +51,7 @@ class Present:
 
     An expression reading only keys absent from every span of the file is a constant there,
     so it is left out of the statement: ClickHouse analyses each INSERT's expressions anew
-    (~0.3 s for all dialects) and evaluates them per span. One dialect per app is usual.
+    (~0.3 s with every dialect's) and evaluates them per span. One dialect per app is usual.
     """
 
     names: frozenset[str] | None = None
