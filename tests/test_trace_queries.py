@@ -181,6 +181,20 @@ def test_filter_language_conjuncts_narrow_the_window_without_losing_traces(
     assert got == [specs[i].trace_id.hex() for i in reversed(chosen)]
 
 
+def test_a_filter_matching_only_old_traces_widens_the_window(store: TraceStore) -> None:
+    """The newest-first window finds nothing in its first rounds (an empty page, then a
+    window too wide for a constant id set) and still returns the old matches, in order."""
+    specs = [TraceSpec(f"t{i}", start_ms=i * 10, duration_ms=5) for i in range(2500)]
+    for i in (0, 1, 2):
+        specs[i] = TraceSpec(f"slow{i}", start_ms=i * 10, duration_ms=900)
+    stored = store_traces(store, specs)
+    first = store.list_traces(TraceQuery(filter="latency_ms > 500", limit=2))
+    assert ids(first) == [stored[2], stored[1]]
+    assert first["next_cursor"] is not None
+    rest = store.list_traces(TraceQuery(filter="latency_ms > 500", cursor=first["next_cursor"]))
+    assert ids(rest) == [stored[0]] and rest["next_cursor"] is None
+
+
 def test_a_cursor_works_with_other_sort_orders(store: TraceStore) -> None:
     store_traces(store, [TraceSpec(f"t{i}", i, duration_ms=(i * 7) % 11 + 1) for i in range(12)])
     first = store.list_traces(TraceQuery(sort="latency", limit=5))
