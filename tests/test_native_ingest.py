@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from clickhouse_connect.driver.client import Client
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -33,8 +34,9 @@ from spyglass.collector.native.statement import INSERT_COLUMNS, SURVEY_MAX_NAMES
 from spyglass.collector.pricing import PriceTable
 from spyglass.collector.rows import SPAN_COLUMNS, build_batch
 from spyglass.collector.wal import varint
+from spyglass.store.message_marks import ATTRIBUTES_SQL
 from spyglass.store.schema import SchemaOptions, migrate
-from spyglass.store.traces import TraceStore
+from spyglass.store.traces import TraceQuery, TraceStore
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dialects"
 PRICES = PriceTable.load()
@@ -419,8 +421,10 @@ def native_path(
 
 
 def stored(client: Client, options: SchemaOptions) -> list[dict[str, Any]]:
+    # Message attributes stored once are read back as every reader does (`message_marks`).
+    columns = [ATTRIBUTES_SQL if c == "attributes" else c for c in INSERT_COLUMNS]
     result = client.query(
-        f"SELECT {', '.join(INSERT_COLUMNS)} FROM {options.database}.spans "
+        f"SELECT {', '.join(columns)} FROM {options.database}.spans "
         "ORDER BY project, trace_id, span_id"
     )
     return [dict(zip(INSERT_COLUMNS, row, strict=True)) for row in result.result_rows]
@@ -599,3 +603,55 @@ def test_each_insert_leaves_out_what_its_file_cannot_need(
     assert inserter.survey(path) == (ANY, False)  # too many names: nothing is left out
     path.write_bytes(b"\x05garbage")
     assert inserter.survey(path) == (ANY, True)  # unreadable: the INSERT reports it
+
+
+def test_message_attributes_are_stored_once_and_read_back_whole(
+    chdb_client: Client, databases: tuple[SchemaOptions, SchemaOptions], tmp_path: Path
+) -> None:
+    """A span's own message strings are stored as '' markers (`message_marks`), their text in
+    input/output; span JSON and attribute filters read them back as the Python path stored
+    them. Other message values, and message attributes of events, are stored as they are."""
+    tricky = 'ctrl \x01\x1f "quoted" \\ \u2028 😀 [{"role": "user"}]'
+    prompt = '[{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]'
+    details = "gen_ai.client.inference.operation.details"
+    spans: list[tuple[Any, list[tuple[str, Any]]]] = [
+        ({"gen_ai.input.messages": prompt, "gen_ai.output.messages": tricky}, []),
+        ({"gen_ai.input.messages": 7, "gen_ai.output.messages": ""}, []),
+        ({"gen_ai.request.model": "gpt-4o"}, [(details, {"gen_ai.input.messages": prompt})]),
+        ({"gen_ai.input.messages": tricky, "a": 1, "gen_ai.output.messages": [prompt]}, []),
+    ]
+    request = span_request(spans, seed=9)
+    py_db, native_db = databases
+    python_path(chdb_client, py_db, [request], None)
+    native_path(chdb_client, native_db, [request], None, tmp_path)
+
+    rows = chdb_client.query(
+        "SELECT name, attributes['gen_ai.input.messages'], attributes['gen_ai.output.messages'], "
+        f"events[1].3['gen_ai.input.messages'] FROM {native_db.database}.spans ORDER BY name"
+    ).result_rows
+    assert [row[1:] for row in rows] == [
+        ("", "", ""),  # both marked
+        ("7", '""', ""),  # not strings, or empty: stored as they are
+        ("", "", orjson.dumps(prompt).decode()),  # an event's attributes are never marked
+        ("", orjson.dumps([prompt]).decode(), ""),
+    ]
+
+    def api(options: SchemaOptions) -> list[dict[str, Any]]:
+        store = TraceStore(chdb_client, options)
+        found = []
+        for span in request.resource_spans[0].scope_spans[0].spans:
+            page = store.get_spans("default", span.trace_id.hex())
+            found += orjson.loads(orjson.dumps(page["spans"]))
+        return found
+
+    python_spans, native_spans = api(py_db), api(native_db)
+    assert [s["attributes"] for s in native_spans] == [s["attributes"] for s in python_spans]
+    assert [(s["input"], s["output"]) for s in native_spans] == [
+        (s["input"], s["output"]) for s in python_spans
+    ]
+    assert native_spans[0]["attributes"]["gen_ai.output.messages"] == tricky
+
+    for options in (py_db, native_db):
+        store = TraceStore(chdb_client, options)
+        by_message = TraceQuery(attributes={"gen_ai.input.messages": prompt})
+        assert [t["name"] for t in store.list_traces(by_message)["traces"]] == ["case 0"]

@@ -39,6 +39,12 @@ PROJECT_RESOURCE_KEYS = ("spyglass.project", "openinference.project.name", "mlfl
 MAX_PROJECT_CHARS = 200
 # A single attribute value above this is cut (with a marker) rather than dropping the span.
 MAX_VALUE_CHARS = 1_000_000
+# Message attributes the native ingest may store once (`store.message_marks`): the empty
+# marker '' in ``attributes``, the text in this column.
+MARKED_ATTRIBUTES = (("gen_ai.input.messages", "input"), ("gen_ai.output.messages", "output"))
+# A string of at most this many bytes has a JSON text of at most MAX_VALUE_CHARS characters
+# (one byte escapes to at most 6), so its stored value is never cut.
+MARK_MAX_BYTES = MAX_VALUE_CHARS // 6
 MAX_ERRORS_REPORTED = 5
 MAX_TIME_NS = 2**63 - 1  # the range of DateTime64(9)
 

@@ -20,15 +20,19 @@ from spyglass.collector.normalize import canonical_io, messages_text
 PLACEHOLDER = '"input":"","output":""'
 
 
+def _non_empty_string(key: str) -> str:
+    stored = f"attributes['{key}']"
+    marked = f"({stored} = '' AND mapContains(attributes, '{key}'))"  # `message_marks`
+    return f"((startsWith({stored}, '\"') AND {stored} != '\"\"') OR {marked})"
+
+
 # (input, output) of a raw_io row whose sides both come from the OTel GenAI message
 # attributes alone (both strings, non-empty; no system instructions; no GenAI events), else
 # ('', ''). Its stored input/output are then exactly those attributes' texts, and
 # `canonical_preview` of each is what `canonical_io` gives: the span need not be parsed.
 PLAIN_IO_SQL = (
-    "if(raw_io AND startsWith(attributes['gen_ai.input.messages'], '\"') "
-    "AND startsWith(attributes['gen_ai.output.messages'], '\"') "
-    "AND attributes['gen_ai.input.messages'] != '\"\"' "
-    "AND attributes['gen_ai.output.messages'] != '\"\"' "
+    f"if(raw_io AND {_non_empty_string('gen_ai.input.messages')} "
+    f"AND {_non_empty_string('gen_ai.output.messages')} "
     "AND NOT mapContains(attributes, 'gen_ai.system_instructions') "
     "AND NOT arrayExists(_e -> startsWith(_e.2, 'gen_ai.'), events), (input, output), ('', ''))"
 )

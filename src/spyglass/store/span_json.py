@@ -6,6 +6,8 @@ are: a 10k-span page then costs no per-value work in Python.
 
 from __future__ import annotations
 
+from spyglass.store.message_marks import attributes_json_sql
+
 
 def map_json(column: str) -> str:
     """SQL for a JSON object from a Map(String, String) whose values are JSON texts."""
@@ -67,7 +69,7 @@ SPAN_JSON_SQL = _object_sql(
         ("cost", "toJSONString(cost)"),
         ("total_tokens", "toString(total_tokens)"),
         ("total_cost", "toString(total_cost)"),
-        ("attributes", map_json("attributes")),
+        ("attributes", attributes_json_sql(map_json("attributes"))),
         ("resource", map_json("resource_attributes")),
         (
             "events",

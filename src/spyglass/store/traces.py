@@ -27,6 +27,7 @@ from spyglass.store.filters import (
     compile_node,
     parse_filter,
 )
+from spyglass.store.message_marks import attribute_sql
 from spyglass.store.raw_io import PLAIN_IO_SQL, canonical_preview, canonical_span_json
 from spyglass.store.schema import SchemaOptions
 from spyglass.store.span_json import SPAN_JSON_SQL
@@ -437,10 +438,10 @@ class TraceStore:
         for i, (key, value) in enumerate(sorted(q.attributes.items())):
             params[f"ak{i}"], params[f"av{i}"] = key, value
             # Values are stored JSON-encoded: match the string form and the raw (number/bool).
+            stored = attribute_sql(f"{{ak{i}:String}}")
             span_conditions.append(
-                f"(attributes[{{ak{i}:String}}] = toJSONString({{av{i}:String}}) "
-                f"OR (mapContains(attributes, {{ak{i}:String}}) "
-                f"AND attributes[{{ak{i}:String}}] = {{av{i}:String}}))"
+                f"({stored} = toJSONString({{av{i}:String}}) "
+                f"OR (mapContains(attributes, {{ak{i}:String}}) AND {stored} = {{av{i}:String}}))"
             )
         if q.text:
             params["text"] = q.text

@@ -28,14 +28,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from spyglass.collector import normalize as n
-from spyglass.collector.native.sql_json import sq
+from spyglass.collector.native.sql_json import json_string, sq
 from spyglass.collector.rows import MAX_VALUE_CHARS
 
 A = "_a"  # the merged attribute map of level D
 EVENT_NAMES = "_en"  # Array(String) event names of the span
 EVENT_MAPS = "_em"  # Array(Map(String, String)) event attributes (JSON values)
-# (string, oneof type) columns of the span's own input / output message attribute as sent.
-RAW_MESSAGES = (("_rin", "_tin"), ("_rout", "_tout"))
+# (string, oneof type, marked) columns of the span's own input / output message attribute as
+# sent; marked: stored as a `message_marks` marker, so ``_a[key]`` reads '' for it.
+RAW_MESSAGES = (("_rin", "_tin", "_min"), ("_rout", "_tout", "_mout"))
 
 # Exactly the characters Python's str.isspace() accepts (what str.strip() removes).
 _PY_WS = (
@@ -370,9 +371,10 @@ def side_columns(is_input: bool, p: Present = ANY) -> dict[str, str]:
     cols["k"] = av(key, p)
     # Its text: the string as sent when the span's own attribute is a string short enough
     # to be stored uncut (the usual case), else decoded from the stored JSON.
-    raw, kind = RAW_MESSAGES[0 if is_input else 1]
+    raw, kind, mark = RAW_MESSAGES[0 if is_input else 1]
     uncut = f"{kind} = 's' AND length({raw}) <= {MAX_VALUE_CHARS}"
     cols["kt"] = f"if({uncut}, {raw}, {text_of(v(key))})" if p.has(key) else "''"
+    cols["m"] = mark if p.has(key) else "0"
     cols["o"] = oi
     cols["tl"] = tl
     cols["e"] = events
@@ -474,8 +476,11 @@ def side(p: str, columns: Mapping[str, str]) -> tuple[str, str, str]:
     def col(name: str) -> str:
         return columns[name] if columns[name] in _CONSTANTS else f"{p}_{name}"
 
-    k, kt, o, tl, e, j, ll, pl = (col(x) for x in ("k", "kt", "o", "tl", "e", "j", "l", "pl"))
-    has_key = "0" if k == "''" else f"({k} NOT IN ('', 'null'))"
+    k, kt, o, tl, e, j, ll, pl, m = (
+        col(x) for x in ("k", "kt", "o", "tl", "e", "j", "l", "pl", "m")
+    )
+    # A marked attribute (`message_marks`) reads '' but is a non-empty string: the raw text.
+    has_key = _or(m, "0" if k == "''" else f"({k} NOT IN ('', 'null'))")
     listed = _or(o, tl, e)
     indexed = _and(_not(has_key), listed)
     # The source text `normalize` falls back to; the searchable source text; the JSON text
@@ -483,7 +488,8 @@ def side(p: str, columns: Mapping[str, str]) -> tuple[str, str, str]:
     legacy_text = "''" if ll == "''" else text_of(ll)
     pt = _multi_if([(has_key, kt), (listed, "''")], legacy_text)
     src = _multi_if([(has_key, kt), (listed, j)], legacy_text)
-    cand = _multi_if([(has_key, k)], ll)
+    raw = RAW_MESSAGES[0 if p == "_in" else 1][0]
+    cand = _multi_if([(m, json_string(raw)), (has_key, k)], ll)
     decided = indexed
     if p == "_in":
         decided = _or(indexed, col("sys"))

@@ -11,13 +11,14 @@ A span it cannot encode exactly (a repeated key, a value nested two levels, a te
 length limit, a child string needing a ``\\u`` escape) makes the INSERT fail with
 `FALLBACK_ERROR`; the inserter then runs the general statement on the same file (the
 stored-span check skips rows of blocks stored before the failure). Output bytes equal
-`encode_groups`' (checked by the parity tests).
+`encode_groups`' (checked by the parity tests), except for the span's message attributes,
+which it leaves empty when `message_marks` applies (``marked``).
 """
 
 from __future__ import annotations
 
 from spyglass.collector.native.sql_json import json_float, json_string, sq
-from spyglass.collector.rows import MAX_VALUE_CHARS
+from spyglass.collector.rows import MARK_MAX_BYTES, MARKED_ATTRIBUTES, MAX_VALUE_CHARS
 
 __all__ = ["FALLBACK_ERROR", "fast_groups"]
 
@@ -69,12 +70,23 @@ _KVLIST = (
 )
 
 
-def _values_json(values: str) -> str:
+def _values_json(values: str, keys: str, marked: str) -> str:
     """Array(AnyValue) → Array(String) of JSON texts.
 
     Strings and arrays/kvlists are encoded in passes of their own, so the one multiIf picks
-    them and applies the length limit without writing either expression twice."""
-    strings = f"arrayMap(_s -> {json_string('_s')}, tupleElement({values}, 'string_value'))"
+    them and applies the length limit without writing either expression twice. Where the
+    UInt8 expression ``marked`` holds, message strings (`message_marks`) become ''."""
+    if marked == "0":
+        strings = f"arrayMap(_s -> {json_string('_s')}, tupleElement({values}, 'string_value'))"
+    else:
+        # A non-empty string_value is a string (the oneof holds one member); keys are unique
+        # here (`_unique`), so this is the span's own value `statement` flags as marked.
+        names = ", ".join(sq(key) for key, _ in MARKED_ATTRIBUTES)
+        mark = f"{marked} AND _sk IN ({names}) AND _s != '' AND length(_s) <= {MARK_MAX_BYTES}"
+        strings = (
+            f"arrayMap((_s, _sk) -> if({mark}, '', {json_string('_s')}), "
+            f"tupleElement({values}, 'string_value'), {keys})"
+        )
     array = f"tupleElement(tupleElement({values}, 'array_value'), 'values')"
     kvlist = f"tupleElement(tupleElement({values}, 'kvlist_value'), 'values')"
     nested = (
@@ -96,8 +108,16 @@ def _values_json(values: str) -> str:
     )
 
 
-def fast_groups(groups: str) -> str:
-    """Array(Array(KeyValue)) → Array(Array(Tuple(key, json))), like `encode_groups`."""
+def fast_groups(groups: str, marked_group: int = 0) -> str:
+    """Array(Array(KeyValue)) → Array(Array(Tuple(key, json))), like `encode_groups`; the
+    group at 1-based index ``marked_group`` (the span's own attributes; 0: none) gets
+    `message_marks` markers."""
     keys = _unique("tupleElement(_g, 'key')")
-    values = _values_json("tupleElement(_g, 'value')")
-    return f"arrayMap(_g -> arrayZip({keys}, {values}), {groups})"
+    if not marked_group:
+        values = _values_json("tupleElement(_g, 'value')", keys, "0")
+        return f"arrayMap(_g -> arrayZip({keys}, {values}), {groups})"
+    values = _values_json("tupleElement(_g, 'value')", "tupleElement(_g, 'key')", "_gm")
+    return (
+        f"arrayMap((_g, _gm) -> arrayZip({keys}, {values}), {groups}, "
+        f"arrayMap(_gi -> _gi = {marked_group}, arrayEnumerate({groups})))"
+    )

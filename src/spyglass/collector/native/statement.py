@@ -22,7 +22,9 @@ statement shrinks to it (~0.1 s less analysis, ~5 µs/span less work for OTel Ge
 Settings: ``optimize_and_compare_chain = 0`` (that rewrite costs ~7 ms of analysis per AND
 here), ``short_circuit_function_evaluation = 'force_enable'`` (message checks run only for
 the spans that need them), ``query_plan_enable_optimizations = 0`` (~40 ms of planning, no
-effect on this plan's speed).
+effect on this plan's speed), ``optimize_on_insert = 0`` (ReplacingMergeTree would otherwise
+run a merge over each inserted block to drop repeated keys, ~5 µs/span, though the statement
+already stores no span twice).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from spyglass.collector.native.sql_fast_json import fast_groups
 from spyglass.collector.native.sql_json import encode_groups, explicit_tuple_elements, kv_type, sq
 from spyglass.collector.rows import (
     DEFAULT_PROJECT,
+    MARK_MAX_BYTES,
+    MARKED_ATTRIBUTES,
     MAX_PROJECT_CHARS,
     MAX_TIME_NS,
     PROJECT_RESOURCE_KEYS,
@@ -102,9 +106,15 @@ def _level_a(source: str) -> str:
     )
 
 
-def _encode(groups: str, encoder: Encoder) -> str:
+def _marks(encoder: Encoder, present: c.Present) -> bool:
+    """Whether message attributes are stored once (`message_marks`): by the fast encoder,
+    whose keys are unique, so the value it marks is the one `_raw_messages` reads."""
+    return encoder == "fast" and present.any(key for key, _ in MARKED_ATTRIBUTES)
+
+
+def _encode(groups: str, encoder: Encoder, present: c.Present) -> str:
     if encoder == "fast":
-        return fast_groups(groups)
+        return fast_groups(groups, marked_group=2 if _marks(encoder, present) else 0)
     return encode_groups(groups, pre_encoded=encoder == "pre_encoded")
 
 
@@ -129,25 +139,31 @@ def _level_b(source: str, encoder: Encoder, present: c.Present) -> str:
     {s}.status.message AS status_message,
     tupleElement(_j, 1) AS scope_name,
     tupleElement(_j, 2) AS scope_version,
-    {_encode(groups, encoder)} AS _maps,
+    {_encode(groups, encoder, present)} AS _maps,
     {s}.events.time_unix_nano AS _et, {s}.events.name AS _en,
     {s}.links.trace_id AS _lt, {s}.links.span_id AS _ls,
-    {_raw_messages(s, present)}
+    {_raw_messages(s, present, _marks(encoder, present))}
 FROM ({_level_a(source)}) ARRAY JOIN _spans AS _j"""
 
 
-def _raw_messages(s: str, present: c.Present) -> str:
-    """Each side's message attribute as sent (`sql_canonical.RAW_MESSAGES`): its string and
-    oneof type (the last occurrence, as a dict keeps). Decoding the stored JSON instead
-    costs ~5 µs/span."""
+def _raw_messages(s: str, present: c.Present, marks: bool) -> str:
+    """Each side's message attribute as sent (`sql_canonical.RAW_MESSAGES`): its string, its
+    oneof type (the last occurrence, as a dict keeps), and whether the encoder stored it as a
+    `message_marks` marker. Decoding the stored JSON instead costs ~5 µs/span."""
     out = []
-    for (text, kind), key in zip(c.RAW_MESSAGES, (n._IN_SIDE[0], n._OUT_SIDE[0]), strict=True):
+    for (text, kind, mark), key in zip(
+        c.RAW_MESSAGES, (n._IN_SIDE[0], n._OUT_SIDE[0]), strict=True
+    ):
         if not present.has(key):
-            out += [f"'' AS {text}", f"'' AS {kind}"]
+            out += [f"'' AS {text}", f"'' AS {kind}", f"0 AS {mark}"]
             continue
         index = f"arrayLastIndex(_x -> _x = {sq(key)}, {s}.attributes.key)"
-        out.append(f"{s}.attributes.value.string_value[{index}] AS {text}")
+        string = f"{s}.attributes.value.string_value[{index}]"
+        out.append(f"{string} AS {text}")
         out.append(f"{s}.attributes.value.value[{index}] AS {kind}")
+        # A non-empty string_value is a string: the encoder's condition (`sql_fast_json`).
+        marked = f"length({string}) BETWEEN 1 AND {MARK_MAX_BYTES}" if marks else "0"
+        out.append(f"{marked} AS {mark}")
     return ", ".join(out)
 
 
@@ -176,7 +192,7 @@ def _level_c(source: str, encoder: Encoder, present: c.Present) -> str:
         {em}) AS events,
     arrayMap((_t, _n, _m) -> (lower(hex(_t)), lower(hex(_n)), CAST(_m, {_MAP})), _lt, _ls,
         arraySlice(_maps, 3 + length(_et))) AS links,
-    _en, {em} AS _em, {merged} AS _a, {", ".join(x for pair in c.RAW_MESSAGES for x in pair)}
+    _en, {em} AS _em, {merged} AS _a, {", ".join(x for side in c.RAW_MESSAGES for x in side)}
 FROM ({_level_b(source, encoder, present)})"""
 
 
@@ -201,7 +217,7 @@ FROM ({_level_c(source, encoder, present)})"""
 
 _SIDE_COLUMNS = ", ".join(
     [f"{p}_{name}" for p, i in (("_in", True), ("_out", False)) for name in c.side_columns(i)]
-    + [x for pair in c.RAW_MESSAGES for x in pair]
+    + [x for side in c.RAW_MESSAGES for x in side]
 )
 
 
@@ -338,7 +354,8 @@ FROM ({_level_e(source, encoder, present)}))){where}"""
     settings = (
         f"format_schema = {sq(format_schema)}, input_format_protobuf_oneof_presence = 1, "
         "output_format_json_escape_forward_slashes = 0, optimize_and_compare_chain = 0, "
-        "short_circuit_function_evaluation = 'force_enable', query_plan_enable_optimizations = 0"
+        "short_circuit_function_evaluation = 'force_enable', query_plan_enable_optimizations = 0, "
+        "optimize_on_insert = 0"
     )
     return (
         f"INSERT INTO {database}.spans ({', '.join(INSERT_COLUMNS)})\n"
