@@ -25,23 +25,22 @@ def _is_marked(key: str) -> str:
     return f"(attributes[{sq(key)}] = '' AND mapContains(attributes, {sq(key)}))"
 
 
-def attributes_json_sql(object_sql: str) -> str:
-    """``object_sql`` (the JSON object text of ``attributes``, see `span_json.map_json`) with
-    marked values put back.
+def attributes_json_sql() -> str:
+    """The JSON object text of ``attributes`` (values are JSON texts), marked values put back.
 
-    A marked pair is written as ``"key":`` with nothing after the colon. Preceded by ``{`` or
-    ``,``, that text can only be the key itself (quotes inside JSON strings are escaped), so
-    the value is spliced in there, and only on rows that have a marker.
+    Each pair is written with a leading comma, so a key's text is always ``,"key":``: inside
+    JSON strings quotes are escaped, so that can only be the key itself. The value is spliced
+    in after it (a marked value is empty); other rows' replacement is the text itself.
     """
-    out = object_sql
+    pairs = (
+        "arrayStringConcat(arrayMap((_k, _v) -> concat(',', toJSONString(_k), ':', _v), "
+        "mapKeys(attributes), mapValues(attributes)))"
+    )
     for key, column in MARKED_ATTRIBUTES:
-        value = json_string(column)
-        spliced = out
-        for lead in ("{", ","):
-            pair = sq(f"{lead}{json.dumps(key)}:")
-            spliced = f"replaceOne({spliced}, {pair}, concat({pair}, {value}))"
-        out = f"if({_is_marked(key)}, {spliced}, {out})"
-    return out
+        pair = sq(f",{json.dumps(key)}:")
+        value = f"if({_is_marked(key)}, {json_string(column)}, '')"
+        pairs = f"replaceOne({pairs}, {pair}, concat({pair}, {value}))"
+    return f"concat('{{', substring({pairs}, 2), '}}')"
 
 
 def attribute_sql(key: str) -> str:

@@ -69,7 +69,7 @@ SPAN_JSON_SQL = _object_sql(
         ("cost", "toJSONString(cost)"),
         ("total_tokens", "toString(total_tokens)"),
         ("total_cost", "toString(total_cost)"),
-        ("attributes", attributes_json_sql(map_json("attributes"))),
+        ("attributes", attributes_json_sql()),
         ("resource", map_json("resource_attributes")),
         (
             "events",
