@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from spyglass.collector import normalize as n
-from spyglass.collector.native.sql_json import json_string, sq
+from spyglass.collector.native.sql_json import sq
 from spyglass.collector.rows import MAX_VALUE_CHARS
 
 A = "_a"  # the merged attribute map of level D
@@ -278,10 +278,13 @@ def provider(p: Present = ANY) -> str:
 # --- messages -----------------------------------------------------------------------------
 
 
-def is_messages(t: str) -> str:
+def is_messages(t: str, marked: str = "0", raw: str = "''") -> str:
     """`normalize._messages(value)` is non-empty: a JSON array (or an attribute array) whose
-    items are all objects, or strings holding a JSON object."""
-    j = f"if({is_str('_t')}, {py_lstrip('JSONExtractString(_t)')}, _t)"
+    items are all objects, or strings holding a JSON object. Where ``marked`` holds, the
+    value is the JSON string of ``raw`` (a `message_marks` marker; ``t`` must then be a JSON
+    string's text, e.g. '"'), so its text is ``raw`` itself: no JSON string to encode."""
+    decoded = f"if({is_str('_t')}, {py_lstrip('JSONExtractString(_t)')}, _t)"
+    j = decoded if marked == "0" else f"if({marked}, {py_lstrip(raw)}, {decoded})"
     # A non-empty JSONExtractArrayRaw means the whole text parsed, so an item that starts
     # with '{' is an object and one that starts with '"' a string.
     item = (
@@ -488,14 +491,13 @@ def side(p: str, columns: Mapping[str, str]) -> tuple[str, str, str]:
     legacy_text = "''" if ll == "''" else text_of(ll)
     pt = _multi_if([(has_key, kt), (listed, "''")], legacy_text)
     src = _multi_if([(has_key, kt), (listed, j)], legacy_text)
-    raw = RAW_MESSAGES[0 if p == "_in" else 1][0]
-    cand = _multi_if([(m, json_string(raw)), (has_key, k)], ll)
+    cand = _multi_if([(m, "'\"'"), (has_key, k)], ll)
     decided = indexed
     if p == "_in":
         decided = _or(indexed, col("sys"))
         if col("st") != "''":  # system instructions are searchable too, when nothing else is
             src = f"if({src} != '', {src}, {col('st')})"
-    messages = "0" if cand == "''" else is_messages(cand)
+    messages = "0" if cand == "''" else is_messages(cand, m, RAW_MESSAGES[p == "_out"][0])
     has = _multi_if([(_nonempty(pt), messages), (decided, "1"), (_nonempty(pl), "0")], col("ml"))
     from_sources = _or(_nonempty(pt), decided)
     plain_text = "''" if pl == "''" else text_of(pl)
