@@ -2,6 +2,8 @@
 
 Prints, with the load average next to each figure:
 - ``prepare_body`` cost per span (upb parse excluded; the receiver parses anyway);
+- minor page faults per inserted span (memory the allocator took from the kernel again,
+  see `store.connection.CHDB_MALLOC_CONF`);
 - the fixed cost of one INSERT (the statement, survey included, on a file of 20 spans);
 - spans/s of ``NativeInserter.insert`` on files of ``--spans`` spans (bodies of
   ``genai_request(2000)``, all ids distinct), with 1 and 2 concurrent inserting threads.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -139,7 +142,7 @@ def main() -> None:
         ]  # fmt: skip
         seed = 1
         for threads in (int(x) for x in args.threads.split(",")):
-            rates, latencies = [], []
+            rates, latencies, faults = [], [], []
             for _ in range(args.repeats):
                 # Bodies are built before timing: only framing, file write and INSERT count.
                 work = []
@@ -147,9 +150,13 @@ def main() -> None:
                     work.append(bodies(per_file, seed))
                     seed += 1
                 before = load()
+                faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
                 t0 = time.perf_counter()
                 results = run_threads(inserters[:threads], work, Path(shm))
-                rates.append(sum(rows for rows, _ in results) / (time.perf_counter() - t0))
+                rows_inserted = sum(rows for rows, _ in results)
+                rates.append(rows_inserted / (time.perf_counter() - t0))
+                faults_after = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+                faults.append((faults_after - faults_before) / rows_inserted)
                 latencies += [latency for _, latency in results]
                 expected = per_file * BODY_SPANS * threads * args.files
                 assert sum(rows for rows, _ in results) == expected
@@ -159,7 +166,8 @@ def main() -> None:
             print(
                 f"{per_file * BODY_SPANS} spans/file, {threads} thread(s): best "
                 f"{max(rates):,.0f} spans/s, median {statistics.median(rates):,.0f}; insert "
-                f"latency median {statistics.median(latencies) * 1e3:.0f} ms ({load()} after)"
+                f"latency median {statistics.median(latencies) * 1e3:.0f} ms; "
+                f"{statistics.median(faults):.2f} page faults/span ({load()} after)"
             )
         stored = client.query(
             "SELECT count(), (SELECT sum(span_count) FROM bench.traces) FROM bench.spans"
