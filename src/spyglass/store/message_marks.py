@@ -8,7 +8,8 @@ second time: that saves the encoding (~4 µs/span) and about a third of the byte
 No other stored value is empty (values are JSON texts), so the marker is unambiguous.
 
 Readers put the value back: `json_string` of the column is byte for byte what the encoder
-would have stored. Every SQL reader of ``spans.attributes`` goes through this module.
+would have stored. Readers of the whole map or of a key that may be a message key use this
+module (span JSON, attribute filters, `raw_io.PLAIN_IO_SQL`); other keys read as stored.
 """
 
 from __future__ import annotations
