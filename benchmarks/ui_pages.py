@@ -206,7 +206,7 @@ def main() -> None:
     started = time.perf_counter()
     seeded = subprocess.run(
         [sys.executable, "-c", SEED, f"chdb://{data_dir / 'data'}", str(args.spans),
-         str(args.big_trace)],
+         str(args.big_trace), "native"],
         cwd=ROOT, capture_output=True, text=True, check=True,
     )  # fmt: skip
     trace_id = seeded.stdout.strip().splitlines()[-1]
