@@ -19,10 +19,11 @@ import json
 from spyglass.collector.native.sql_json import json_string, sq
 from spyglass.collector.rows import MARKED_ATTRIBUTES
 
-__all__ = ["ATTRIBUTES_SQL", "attribute_sql", "attributes_json_sql"]
+__all__ = ["ATTRIBUTES_SQL", "attribute_sql", "attributes_json_sql", "marked_sql"]
 
 
-def _is_marked(key: str) -> str:
+def marked_sql(key: str) -> str:
+    """Whether the row's attribute ``key`` (a literal name) is stored as the marker."""
     return f"(attributes[{sq(key)}] = '' AND mapContains(attributes, {sq(key)}))"
 
 
@@ -39,7 +40,7 @@ def attributes_json_sql() -> str:
     )
     for key, column in MARKED_ATTRIBUTES:
         pair = sq(f",{json.dumps(key)}:")
-        value = f"if({_is_marked(key)}, {json_string(column)}, '')"
+        value = f"if({marked_sql(key)}, {json_string(column)}, '')"
         pairs = f"replaceOne({pairs}, {pair}, concat({pair}, {value}))"
     return f"concat('{{', substring({pairs}, 2), '}}')"
 
@@ -56,7 +57,7 @@ def attribute_sql(key: str) -> str:
 
 
 def _attributes_sql() -> str:
-    any_marked = " OR ".join(_is_marked(key) for key, _ in MARKED_ATTRIBUTES)
+    any_marked = " OR ".join(marked_sql(key) for key, _ in MARKED_ATTRIBUTES)
     restored = ", ".join(
         f"_mk = {sq(key)}, {json_string(column)}" for key, column in MARKED_ATTRIBUTES
     )

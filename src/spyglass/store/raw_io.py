@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from spyglass.collector.normalize import canonical_io, messages_text
+from spyglass.store.message_marks import marked_sql
 
 # What `span_json.SPAN_JSON_SQL` writes for input/output of a raw_io row. Inside a JSON
 # text, this sequence can only be that pair of fields (quotes in string values are escaped).
@@ -22,8 +23,7 @@ PLACEHOLDER = '"input":"","output":""'
 
 def _non_empty_string(key: str) -> str:
     stored = f"attributes['{key}']"
-    marked = f"({stored} = '' AND mapContains(attributes, '{key}'))"  # `message_marks`
-    return f"((startsWith({stored}, '\"') AND {stored} != '\"\"') OR {marked})"
+    return f"((startsWith({stored}, '\"') AND {stored} != '\"\"') OR {marked_sql(key)})"
 
 
 # (input, output) of a raw_io row whose sides both come from the OTel GenAI message
