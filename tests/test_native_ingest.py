@@ -11,6 +11,7 @@ import json
 import math
 import uuid
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from spyglass.collector.native import (
     rebuild_io,
     write_batch_file,
 )
-from spyglass.collector.native.sql_canonical import ANY
+from spyglass.collector.native.sql_canonical import ANY, Present
 from spyglass.collector.native.statement import INSERT_COLUMNS, SURVEY_MAX_NAMES, insert_sql
 from spyglass.collector.pricing import PriceTable
 from spyglass.collector.rows import SPAN_COLUMNS, build_batch
@@ -600,9 +601,59 @@ def test_each_insert_leaves_out_what_its_file_cannot_need(
     assert inserter.survey(path) == (present, True)
     many = span_request([({f"k{i}": i for i in range(SURVEY_MAX_NAMES)}, [])], seed=5)
     write_batch_file(path, [many.SerializeToString()])
-    assert inserter.survey(path) == (ANY, False)  # too many names: nothing is left out
+    # Too many names: no expression is left out (and none of its values is nested).
+    assert inserter.survey(path) == (Present(nested=False), False)
     path.write_bytes(b"\x05garbage")
     assert inserter.survey(path) == (ANY, True)  # unreadable: the INSERT reports it
+
+
+def nested_requests() -> dict[str, ExportTraceServiceRequest]:
+    """One array or kvlist value in each place an attribute list is (parity cases cover spans)."""
+    requests = {
+        "resource": span_request([({"a": 1}, [])], resource={"tags": ["x", "y"]}, seed=21),
+        "span": span_request([({"a": {"k": 1}}, [])], seed=22),
+        "event": span_request([({"a": 1}, [("e", {"list": [1.5, True]})])], seed=23),
+    }
+    link = span_request([({"a": 1}, [])], seed=24)
+    span = link.resource_spans[0].scope_spans[0].spans[0]
+    span.links.add(trace_id=b"\x01" * 16, span_id=b"\x02" * 8).attributes.extend(
+        kvs({"kv": {"n": "v"}})
+    )
+    requests["link"] = link
+    return requests
+
+
+@pytest.mark.parametrize("where", ["resource", "span", "event", "link"])
+def test_files_without_array_or_kvlist_values_read_scalars_only(
+    where: str,
+    chdb_client: Client,
+    databases: tuple[SchemaOptions, SchemaOptions],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The survey finds an array or kvlist value wherever it is; only files with none get the
+    scalar-only statement, and a file the survey misjudged fails over to the general encoder
+    instead of losing a value."""
+    py_db, native_db = databases
+    inserter = NativeInserter(chdb_client, native_db.database, PRICES, tmp_path / "schema")
+    path = tmp_path / "n.bin"
+    write_batch_file(path, [span_request([({"a": 1, "b": "s", "c": 0.5}, [])]).SerializeToString()])
+    scalar, _ = inserter.survey(path)
+    assert not scalar.nested
+    lean = insert_sql(native_db.database, str(path), "s", encoder="fast", present=scalar)
+    full = insert_sql(native_db.database, str(path), "s", encoder="fast", present=ANY)
+    assert "array_value" not in lean and "array_value" in full
+
+    request = nested_requests()[where]
+    write_batch_file(path, [request.SerializeToString()])
+    present, _ = inserter.survey(path)
+    assert present.nested
+    # Misjudged as scalar-only: the statement reads the value as absent, so it must fail over.
+    monkeypatch.setattr(inserter, "survey", lambda _: (replace(present, nested=False), False))
+    assert inserter.insert(path, *write_batch_file(path, [request.SerializeToString()])) == 1
+    assert inserter.fallbacks == 1
+    python_path(chdb_client, py_db, [request], None)
+    assert differences(stored(chdb_client, py_db), stored(chdb_client, native_db)) == []
 
 
 def test_message_attributes_are_stored_once_and_read_back_whole(

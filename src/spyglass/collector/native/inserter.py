@@ -142,18 +142,17 @@ class NativeInserter:
         return before
 
     def survey(self, source: Path) -> tuple[Present, bool]:
-        """The file's key names and whether a span repeats (`survey_sql`); when ClickHouse
+        """What the file holds and whether a span repeats (`survey_sql`); when ClickHouse
         cannot read the file, nothing is assumed (the INSERT then reports the error)."""
+        settings = {"format_schema": self._format_schema, "input_format_protobuf_oneof_presence": 1}
         try:
-            rows = self._client.query(
-                survey_sql(str(source)), settings={"format_schema": self._format_schema}
-            ).result_rows
+            rows = self._client.query(survey_sql(str(source)), settings=settings).result_rows
         except ClickHouseError:  # the INSERT of the same file reports what is wrong
             return ANY, True
-        names, repeats = rows[0]
+        names, repeats, nested = rows[0]
         if len(names) >= SURVEY_MAX_NAMES:
-            return ANY, bool(repeats)
-        return Present(frozenset(names)), bool(repeats)
+            return Present(nested=bool(nested)), bool(repeats)
+        return Present(frozenset(names), bool(nested)), bool(repeats)
 
     def _ids_file(self) -> Path:
         # One trace-id file per thread, rewritten for each insert.

@@ -53,9 +53,13 @@ class Present:
     An expression reading only keys absent from every span of the file is a constant there,
     so it is left out of the statement: ClickHouse analyses each INSERT's expressions anew
     (~0.3 s with every dialect's) and evaluates them per span. One dialect per app is usual.
+
+    ``nested``: whether some attribute value may be an array or a kvlist. Most files hold
+    none; their statement reads and encodes only scalar values (`sql_fast_json`).
     """
 
     names: frozenset[str] | None = None
+    nested: bool = True
 
     def has(self, key: str) -> bool:
         return self.names is None or key in self.names

@@ -70,12 +70,13 @@ _KVLIST = (
 )
 
 
-def _values_json(values: str, keys: str, marked: str) -> str:
+def _values_json(values: str, keys: str, marked: str, nested: bool) -> str:
     """Array(AnyValue) → Array(String) of JSON texts.
 
     Strings and arrays/kvlists are encoded in passes of their own, so the one multiIf picks
     them and applies the length limit without writing either expression twice. Where the
-    UInt8 expression ``marked`` holds, message strings (`message_marks`) become ''."""
+    UInt8 expression ``marked`` holds, message strings (`message_marks`) become ''. Without
+    ``nested`` (values read without their array/kvlist members) an array or kvlist fails."""
     if marked == "0":
         strings = f"arrayMap(_s -> {json_string('_s')}, tupleElement({values}, 'string_value'))"
     else:
@@ -87,36 +88,47 @@ def _values_json(values: str, keys: str, marked: str) -> str:
             f"arrayMap((_s, _sk) -> if({mark}, '', {json_string('_s')}), "
             f"tupleElement({values}, 'string_value'), {keys})"
         )
+    limit = MAX_VALUE_CHARS
+    scalars = (
+        f"_t = 'i', toString(_i), _t = 'd', {json_float('_d')}, "
+        "_t = 'b', if(_b, 'true', 'false'), _t = 'by', concat('\"', base64Encode(_by), '\"'), "
+    )
+    too_long = _fail("_t IN ('s', 'a', 'kv')")
+    if not nested:
+        value = (
+            f"multiIf(_t = 's' AND length(_sj) <= {limit}, _sj, {scalars}"
+            f"_t IN ('s', 'a', 'kv'), {too_long}, 'null')"
+        )
+        return (
+            f"arrayMap((_t, _sj, _i, _d, _b, _by) -> {value}, tupleElement({values}, 'value'), "
+            f"{strings}, {_components(values, _NAMES[2:])})"
+        )
     array = f"tupleElement(tupleElement({values}, 'array_value'), 'values')"
     kvlist = f"tupleElement(tupleElement({values}, 'kvlist_value'), 'values')"
-    nested = (
+    nested_json = (
         f"arrayMap((_t, _av, _kv) -> multiIf(_t = 'a', {_ARRAY}, _t = 'kv', {_KVLIST}, ''), "
         f"tupleElement({values}, 'value'), {array}, {kvlist})"
     )
-    limit = MAX_VALUE_CHARS
-    too_long = _fail("_t IN ('s', 'a', 'kv')")
     value = (
-        f"multiIf(_t = 's' AND length(_sj) <= {limit}, _sj, _t = 'i', toString(_i), "
-        f"_t = 'd', {json_float('_d')}, _t = 'b', if(_b, 'true', 'false'), "
-        "_t = 'by', concat('\"', base64Encode(_by), '\"'), "
+        f"multiIf(_t = 's' AND length(_sj) <= {limit}, _sj, {scalars}"
         f"_t IN ('a', 'kv') AND length(_nj) <= {limit}, _nj, "
         f"_t IN ('s', 'a', 'kv'), {too_long}, 'null')"
     )
     return (
         f"arrayMap((_t, _sj, _i, _d, _b, _by, _nj) -> {value}, tupleElement({values}, 'value'), "
-        f"{strings}, {_components(values, _NAMES[2:])}, {nested})"
+        f"{strings}, {_components(values, _NAMES[2:])}, {nested_json})"
     )
 
 
-def fast_groups(groups: str, marked_group: int = 0) -> str:
+def fast_groups(groups: str, marked_group: int = 0, nested: bool = True) -> str:
     """Array(Array(KeyValue)) → Array(Array(Tuple(key, json))), like `encode_groups`; the
     group at 1-based index ``marked_group`` (the span's own attributes; 0: none) gets
-    `message_marks` markers."""
+    `message_marks` markers. ``nested``: see `_values_json`."""
     keys = _unique("tupleElement(_g, 'key')")
     if not marked_group:
-        values = _values_json("tupleElement(_g, 'value')", keys, "0")
+        values = _values_json("tupleElement(_g, 'value')", keys, "0", nested)
         return f"arrayMap(_g -> arrayZip({keys}, {values}), {groups})"
-    values = _values_json("tupleElement(_g, 'value')", "tupleElement(_g, 'key')", "_gm")
+    values = _values_json("tupleElement(_g, 'value')", "tupleElement(_g, 'key')", "_gm", nested)
     return (
         f"arrayMap((_g, _gm) -> arrayZip({keys}, {values}), {groups}, "
         f"arrayMap(_gi -> _gi = {marked_group}, arrayEnumerate({groups})))"

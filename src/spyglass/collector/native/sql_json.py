@@ -28,7 +28,9 @@ import re
 
 from spyglass.collector.rows import MAX_VALUE_CHARS
 
-__all__ = ["DEEP_ERROR", "encode_groups", "explicit_tuple_elements", "kv_type", "let", "sq"]
+__all__ = [
+    "DEEP_ERROR", "ONEOF_TYPE", "encode_groups", "explicit_tuple_elements", "kv_type", "let", "sq",
+]  # fmt: skip
 
 DEPTH = 2
 DEEP_ERROR = "SPYGLASS_DEEP_VALUE: attribute value nested deeper than the SQL decoder reads"
@@ -36,10 +38,10 @@ DEEP_ERROR = "SPYGLASS_DEEP_VALUE: attribute value nested deeper than the SQL de
 # The AnyValue oneof as an Enum8 of its field numbers. With input_format_protobuf_oneof_presence
 # ClickHouse fills it with the member present on the wire (0 = none), so "" / 0 / false / unset
 # stay distinct. 8 is string_value_strindex (profiles only), which Python decodes as None.
-_ONEOF = "Enum8('none'=0,'s'=1,'b'=2,'i'=3,'d'=4,'a'=5,'kv'=6,'by'=7,'sx'=8)"
+ONEOF_TYPE = "Enum8('none'=0,'s'=1,'b'=2,'i'=3,'d'=4,'a'=5,'kv'=6,'by'=7,'sx'=8)"
 _SCALARS = (
     "string_value String, bool_value Bool, int_value Int64, double_value Float64, "
-    f"bytes_value String, value {_ONEOF}"
+    f"bytes_value String, value {ONEOF_TYPE}"
 )
 
 _ids = itertools.count()
@@ -65,8 +67,11 @@ def _any_value_type(level: int, pre_encoded: bool) -> str:
     )
 
 
-def kv_type(pre_encoded: bool = False) -> str:
-    """The structure type of a repeated KeyValue (an attribute list)."""
+def kv_type(pre_encoded: bool = False, nested: bool = True) -> str:
+    """The structure type of a repeated KeyValue (an attribute list); without ``nested``,
+    scalar members only (arrays and kvlists are skipped; the oneof still names them)."""
+    if not nested:
+        return f"Array(Tuple(key String, value Tuple({_SCALARS})))"
     return f"Array(Tuple(key String, value {_any_value_type(0, pre_encoded)}))"
 
 
