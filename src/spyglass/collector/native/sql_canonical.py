@@ -206,11 +206,42 @@ _USAGE_CODES = [
 _MLFLOW_FIELDS = [dict(n._MLFLOW_USAGE_FIELDS).get(name, "") for name in _USAGE_NAMES]
 
 
+def _attribute_usage(p: Present) -> str:
+    """`usage` without MLflow's payload: per name, the first valid count among the keys the
+    file holds, best-ranked first. No lambda per candidate, unlike the general form."""
+    counts = []
+    for _, keys in n._USAGE_SOURCES:
+        held = [count(v(k)) for k in keys if p.has(k)]
+        if not held:
+            counts.append("toInt64(-1)")
+        elif len(held) == 1:
+            counts.append(held[0])
+        else:  # the analyzer computes each repeated count once
+            counts.append(f"multiIf({', '.join(f'{c} >= 0, {c}' for c in held)}, toInt64(-1))")
+    values = [f"toInt128(_c[{i}])" for i in range(1, len(counts) + 1)]
+    # total = input + output when no total was reported (Int128: it may exceed Int64).
+    t = _USAGE_NAMES.index("total")
+    values[t] = (
+        f"if(_c[{t + 1}] < 0 AND (_c[1] >= 0 OR _c[2] >= 0), "
+        f"toInt128(greatest(_c[1], 0)) + greatest(_c[2], 0), toInt128(_c[{t + 1}]))"
+    )
+    pairs = ", ".join(
+        f"{sq(name)}, {value}" for name, value in zip(_USAGE_NAMES, values, strict=True)
+    )
+    as_map = f"mapFilter((_k, _x) -> _x >= 0, map({pairs}))"
+    return (
+        f"CAST(arrayMap(_c -> {as_map}, [[{', '.join(counts)}]])[1], "
+        "'Map(LowCardinality(String), UInt64)')"
+    )
+
+
 def usage(p: Present = ANY) -> str:
     """The usage map: the best-ranked valid attribute source per name, MLflow's payload for
     names still missing, and total = input + output when no total was reported."""
     if not p.any([*_USAGE_KEYS, n._MLFLOW_USAGE_KEY]):
         return "CAST(map(), 'Map(LowCardinality(String), UInt64)')"
+    if not p.has(n._MLFLOW_USAGE_KEY):
+        return _attribute_usage(p)
     found = f"mapFilter((_k, _t) -> has({arr(_USAGE_KEYS)}, _k), {A})"
     codes = f"[{', '.join(_USAGE_CODES)}]"
     cand = (
