@@ -128,3 +128,32 @@ def test_a_store_from_before_raw_io_keeps_its_spans_and_gains_the_column(
         "SELECT trace_id, raw_io FROM t_migrate_raw_io.traces ORDER BY trace_id"
     ).result_rows
     assert traces == [("t1", 0), ("t2", 1)]
+
+
+def test_the_trace_summary_view_is_recreated_and_cuts_text_after_the_max(
+    chdb_client: Client,
+) -> None:
+    """Migration 7 replaces a version-6 view; the summary text is the root span's, cut."""
+    options = SchemaOptions(database="t_migrate_view")
+    migrate(chdb_client, options)
+    chdb_client.command(
+        "ALTER TABLE t_migrate_view.schema_migrations DELETE WHERE version = 7",
+        settings={"mutations_sync": 2},
+    )
+    assert migrate(chdb_client, options) == [7]
+    view = str(chdb_client.command("SHOW CREATE TABLE t_migrate_view.traces_mv"))
+    assert "leftUTF8(maxIf(input, " in view
+    long_text = "é" * 1500
+    chdb_client.insert(
+        "t_migrate_view.spans",
+        [
+            ["p", "t1", "s1", "", "2026-01-01 00:00:00", "2026-01-01 00:00:01", long_text, "z"],
+            ["p", "t1", "s2", "s1", "2026-01-01 00:00:00", "2026-01-01 00:00:01", "zzz", "zzz"],
+        ],
+        column_names=[
+            "project", "trace_id", "span_id", "parent_span_id", "start_time", "end_time",
+            "input", "output",
+        ],
+    )  # fmt: skip
+    rows = chdb_client.query("SELECT input, output FROM t_migrate_view.traces").result_rows
+    assert rows == [("é" * 1000, "z")]
