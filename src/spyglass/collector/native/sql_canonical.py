@@ -216,7 +216,7 @@ def _attribute_usage(p: Present) -> str:
             counts.append("toInt64(-1)")
         elif len(held) == 1:
             counts.append(held[0])
-        else:  # the analyzer computes each repeated count once
+        else:  # several sources of one name in a file: rare, each count written twice
             counts.append(f"multiIf({', '.join(f'{c} >= 0, {c}' for c in held)}, toInt64(-1))")
     values = [f"toInt128(_c[{i}])" for i in range(1, len(counts) + 1)]
     # total = input + output when no total was reported (Int128: it may exceed Int64).
