@@ -4,9 +4,11 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from spyglass.errors import ConfigError
+from spyglass.store import schema
 from spyglass.store.connection import parse_store_url
 from spyglass.store.schema import (
     MIGRATIONS,
+    Migration,
     SchemaOptions,
     all_statements,
     bootstrap_statements,
@@ -157,3 +159,22 @@ def test_the_trace_summary_view_is_recreated_and_cuts_text_after_the_max(
     )  # fmt: skip
     rows = chdb_client.query("SELECT input, output FROM t_migrate_view.traces").result_rows
     assert rows == [("é" * 1000, "z")]
+
+
+def test_spans_merge_in_wider_steps(chdb_client: Client) -> None:
+    options = SchemaOptions(database="t_migrate_merges")
+    migrate(chdb_client, options)
+    ddl = str(chdb_client.command("SHOW CREATE TABLE t_migrate_merges.spans"))
+    assert "merge_selector_base = 10" in ddl
+
+
+def test_a_migration_needing_an_unknown_merge_tree_setting_is_recorded_without_running(
+    chdb_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An older ClickHouse server without the setting still starts (the step is skipped)."""
+    options = SchemaOptions(database="t_migrate_unknown_setting")
+    migrate(chdb_client, options)
+    failing = Migration(99, "needs a future setting", lambda _: ["SELECT throwIf(1)"], "no_such")
+    monkeypatch.setattr(schema, "MIGRATIONS", (*MIGRATIONS, failing))
+    assert migrate(chdb_client, options) == [99]
+    assert migrate(chdb_client, options) == []

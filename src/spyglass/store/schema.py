@@ -9,6 +9,7 @@ a materialized view, so trace lists never scan the wide span rows.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from spyglass.errors import ConfigError
 from spyglass.store.auth_store import auth_statements
 from spyglass.store.retention import retention_statements
 from spyglass.store.tracking_schema import logged_model_statements, tracking_statements
+
+log = logging.getLogger(__name__)
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -201,6 +204,20 @@ def _recreate_traces_mv(o: SchemaOptions) -> list[str]:
     return [f"DROP VIEW IF EXISTS {o.database}.traces_mv{o.on_cluster}", _traces_mv(o)]
 
 
+# Spans merge in steps of ~10 similar parts instead of ClickHouse's default ~5: each row is
+# rewritten fewer times (over 40 inserts of 30k spans, 0.78 merges per row instead of 2.05 and
+# less than half the merge CPU), at the price of about twice as many parts between merges.
+# Under saturated ingest, merges took ~11% of the CPU.
+SPANS_MERGE_SELECTOR_BASE = 10
+
+
+def _spans_merge_selector(o: SchemaOptions) -> list[str]:
+    return [
+        f"ALTER TABLE {o.database}.spans{o.on_cluster} "
+        f"MODIFY SETTING merge_selector_base = {SPANS_MERGE_SELECTOR_BASE}"
+    ]
+
+
 def _migrations_table(o: SchemaOptions) -> str:
     return f"""
 CREATE TABLE IF NOT EXISTS {o.database}.schema_migrations{o.on_cluster} (
@@ -220,6 +237,9 @@ class Migration:
     version: int
     name: str
     statements: Callable[[SchemaOptions], list[str]]
+    # A MergeTree setting the statements set: on a server that does not know it (older than
+    # the setting), the migration is recorded without running them.
+    merge_tree_setting: str = ""
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -240,6 +260,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         lambda o: retention_statements(o.database, o.on_cluster, o.engine),
     ),
     Migration(7, "trace summary text cut after the max", _recreate_traces_mv),
+    Migration(8, "spans merged in wider steps", _spans_merge_selector, "merge_selector_base"),
 )
 
 
@@ -270,8 +291,14 @@ def migrate(client: Client, options: SchemaOptions) -> list[int]:
     for migration in MIGRATIONS:
         if migration.version in done:
             continue
-        for statement in migration.statements(options):
-            client.command(statement)
+        if _knows_setting(client, migration.merge_tree_setting):
+            for statement in migration.statements(options):
+                client.command(statement)
+        else:
+            log.warning(
+                "migration %d (%s) skipped: this ClickHouse has no MergeTree setting %s",
+                migration.version, migration.name, migration.merge_tree_setting,
+            )  # fmt: skip
         client.insert(
             f"{options.database}.schema_migrations",
             [[migration.version, migration.name]],
@@ -279,3 +306,13 @@ def migrate(client: Client, options: SchemaOptions) -> list[int]:
         )
         applied.append(migration.version)
     return applied
+
+
+def _knows_setting(client: Client, name: str) -> bool:
+    if not name:
+        return True
+    rows = client.query(
+        "SELECT count() FROM system.merge_tree_settings WHERE name = {name:String}",
+        parameters={"name": name},
+    ).result_rows
+    return bool(rows[0][0])
