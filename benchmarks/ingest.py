@@ -176,6 +176,15 @@ def inserts(url: str) -> tuple[int, float]:
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc; 0.0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--url", help="use a running server instead of starting one")
@@ -211,6 +220,8 @@ def main() -> None:
         loader.start()
         assert queue.get() == "ready"
         written_before, inserts_before = written_spans(url), inserts(url)
+        server_pid = server.process.pid if server is not None and server.process else None
+        cpu_before = cpu_seconds(server_pid) if server_pid else 0.0
         # Probes run in their own thread (each waits until its trace is visible), so the
         # window below is the load generator's own.
         lags_under_load: list[float] = []
@@ -232,6 +243,10 @@ def main() -> None:
         ):
             time.sleep(0.05)
         drained = time.perf_counter() - window_end
+        # The server's CPU for the spans of the window, from the first request to the drain
+        # (the probes' few spans and list queries included): the cost per span, which a
+        # machine's changing speed disturbs less than the rate.
+        cpu = cpu_seconds(server_pid) - cpu_before if server_pid else 0.0
         inserts_after = inserts(url)
         prober.join(300)
         lag = queryable_lag(url, "lag-probe-idle", poll=0.005)
@@ -255,6 +270,8 @@ def main() -> None:
     sustained = acked / (elapsed + drained)
     print(f"backlog stored after     {drained * 1000:.0f} ms")
     print(f"sustained (ack → stored) {sustained:,.0f} spans/s")
+    if cpu and acked:
+        print(f"server CPU per span      {cpu / acked * 1e6:.1f} µs ({cpu:.1f} s)")
     if latencies:
         print(f"request latency p50      {statistics.median(latencies) * 1000:.0f} ms")
         print(f"request latency p99      {latencies[int(len(latencies) * 0.99) - 1] * 1000:.0f} ms")

@@ -30,11 +30,13 @@ from spyglass.collector.native import (
     rebuild_io,
     write_batch_file,
 )
+from spyglass.collector.native import inserter as inserter_module
 from spyglass.collector.native.sql_canonical import ANY, Present
 from spyglass.collector.native.statement import INSERT_COLUMNS, SURVEY_MAX_NAMES, insert_sql
 from spyglass.collector.pricing import PriceTable
 from spyglass.collector.rows import SPAN_COLUMNS, build_batch
-from spyglass.collector.wal import varint
+from spyglass.collector.wal import BodyInfo, Segment, varint
+from spyglass.collector.wal import _add as add_body
 from spyglass.store.message_marks import ATTRIBUTES_SQL
 from spyglass.store.schema import SchemaOptions, migrate
 from spyglass.store.traces import TraceQuery, TraceStore
@@ -704,3 +706,80 @@ def test_message_attributes_are_stored_once_and_read_back_whole(
         store = TraceStore(chdb_client, options)
         by_message = TraceQuery(attributes={"gen_ai.input.messages": prompt})
         assert [t["name"] for t in store.list_traces(by_message)["traces"]] == ["case 0"]
+
+
+# --- names guessed from earlier files ---------------------------------------------------------
+
+
+def test_later_files_are_inserted_on_guessed_names_and_checked(
+    chdb_client: Client,
+    databases: tuple[SchemaOptions, SchemaOptions],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A surveyed file's names serve the next files without a survey; a file holding another
+    name, or an array value where the guess had none, fails its INSERT, is surveyed and is
+    inserted again. Every span is stored once, as the Python path stores it."""
+    py_db, native_db = databases
+    inserter = NativeInserter(chdb_client, native_db.database, PRICES, tmp_path / "schema")
+    surveyed: list[Path] = []
+    survey = inserter.survey
+    monkeypatch.setattr(inserter, "survey", lambda path: surveyed.append(path) or survey(path))
+    files = [
+        [ExportTraceServiceRequest.FromString(genai_request(20, seed=31))],
+        [ExportTraceServiceRequest.FromString(genai_request(20, seed=32))],
+        # OpenInference names after OTel GenAI ones, in a file that starts with a known body.
+        [
+            ExportTraceServiceRequest.FromString(genai_request(5, seed=33)),
+            fixture_request("openinference"),
+        ],
+        [span_request([({"gen_ai.request.model": "m", "a": 1}, [])], seed=34)],
+        [span_request([({"gen_ai.request.model": "m", "a": [1, 2]}, [])], seed=35)],
+    ]
+    surveys_after = [1, 1, 2, 3, 4]
+    for n, requests in enumerate(files):
+        path = tmp_path / f"f{n}.bin"
+        ids = write_batch_file(path, [r.SerializeToString() for r in requests])
+        assert inserter.insert(path, *ids) == sum(
+            len(build_batch(r, PRICES).columns[0]) for r in requests
+        )
+        assert len(surveyed) == surveys_after[n], n
+        python_path(chdb_client, py_db, requests, None)
+    assert inserter.misses == 3  # the OpenInference names, "a", the array value
+    assert differences(stored(chdb_client, py_db), stored(chdb_client, native_db)) == []
+
+
+def test_a_guess_serves_a_bounded_number_of_inserts(
+    chdb_client: Client, schema: SchemaOptions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inserter = NativeInserter(chdb_client, schema.database, PRICES, tmp_path / "schema")
+    monkeypatch.setattr(inserter_module, "GUESS_INSERTS", 2)
+    surveyed: list[Path] = []
+    survey = inserter.survey
+    monkeypatch.setattr(inserter, "survey", lambda path: surveyed.append(path) or survey(path))
+    for n in range(7):
+        path = tmp_path / f"g{n}.bin"
+        assert inserter.insert(path, *write_batch_file(path, [genai_request(4, seed=40 + n)])) == 4
+    # Surveyed, then 2 guessed, surveyed again (a fresh guess), 2 guessed, surveyed.
+    assert [p.name for p in surveyed] == ["g0.bin", "g3.bin", "g6.bin"]
+
+
+def test_bodies_and_segments_know_when_a_span_may_repeat(tmp_path: Path) -> None:
+    body = ExportTraceServiceRequest.FromString(genai_request(10, seed=51))
+    assert not prepare_body(body, None, None).repeats
+    twice = ExportTraceServiceRequest()
+    twice.CopyFrom(body)
+    twice.resource_spans.extend(body.resource_spans)  # the same spans again in one body
+    assert prepare_body(twice, None, None).repeats
+
+    def info(request: ExportTraceServiceRequest) -> BodyInfo:
+        prepared = prepare_body(request, None, None)
+        return BodyInfo(prepared.accepted, prepared.trace_ids, prepared.window, prepared.repeats)
+
+    other = ExportTraceServiceRequest.FromString(genai_request(10, seed=52))
+    segment = Segment(tmp_path / "s")
+    add_body(segment, info(body))
+    add_body(segment, info(other))
+    assert not segment.repeats  # no trace in two bodies
+    add_body(segment, info(body))  # a retried export
+    assert segment.repeats

@@ -58,6 +58,9 @@ class Segment:
     trace_ids: set[str] = field(default_factory=set)
     # Earliest and latest span start (ns) in the segment; (0, 0) when empty.
     window: tuple[int, int] = (0, 0)
+    # Whether a span may be in the segment twice: a body repeats a span id, or two bodies
+    # hold spans of one trace (a retried export, or a trace exported in parts).
+    repeats: bool = False
     attempts: int = 0
     # Acknowledgements held until the insert (low load).
     waiting: list[Future[None]] = field(default_factory=list)
@@ -73,6 +76,7 @@ class BodyInfo:
     spans: int
     trace_ids: frozenset[str]
     window: tuple[int, int]
+    repeats: bool = True  # a span id repeats within the body (unknown: True)
 
 
 # The `BodyInfo` of one framed body's message, for segments found on disk at start.
@@ -90,6 +94,8 @@ def merge_windows(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
 
 def _add(segment: Segment, info: BodyInfo) -> None:
     segment.spans += info.spans
+    if info.repeats or not segment.trace_ids.isdisjoint(info.trace_ids):
+        segment.repeats = True
     segment.trace_ids |= info.trace_ids
     segment.window = merge_windows(segment.window, info.window)
 

@@ -14,7 +14,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from spyglass.collector.native.deep import rewrite_file
 from spyglass.collector.native.proto_schema import write_schema
-from spyglass.collector.native.sql_canonical import ANY, Present
+from spyglass.collector.native.sql_canonical import ANY, GUARD_ERROR, Present
 from spyglass.collector.native.sql_cost import price_parameters
 from spyglass.collector.native.sql_fast_json import FALLBACK_ERROR
 from spyglass.collector.native.sql_json import DEEP_ERROR
@@ -31,11 +31,15 @@ from spyglass.collector.pricing import PriceTable
 __all__ = ["NativeInserter"]
 
 _GLOB = re.compile(r"[*?{}]")
+# A guess of the names serves this many INSERTs; the next file is then surveyed afresh, so
+# names (or array values) an app stopped sending stop costing analysis and work.
+GUESS_INSERTS = 32
 
 
 @dataclass(frozen=True)
 class _Batch:
-    """One INSERT's file, its trace-id file and start bounds, and what `survey_sql` found."""
+    """One INSERT's file, its trace-id file and start bounds, and what it holds (found by
+    `survey_sql`, or guessed from earlier files)."""
 
     path: Path
     ids: Path
@@ -50,6 +54,13 @@ class NativeInserter:
     Rows equal what the Python path (`rows.build_batch` + `TraceStore.insert_spans`) stores
     for the same spans, except that input/output derived from messages are kept as source
     text with ``raw_io = 1`` (see `sql_canonical`; `rebuild_io` gives the canonical text).
+
+    Each INSERT is specialised to what its file holds (`sql_canonical.Present`). A survey
+    query finds that (~2.5 µs/span, a second read of the file); its names then serve as the
+    guess for the next files (up to `GUESS_INSERTS`), which are inserted without a survey: the
+    INSERT itself fails on a name outside the guess (`sql_canonical.GUARD_ERROR`) or an array
+    or kvlist value the guess said none had (`FALLBACK_ERROR`), and the file is then surveyed
+    and inserted again, skipping spans stored before the failure.
 
     Embedded store (chDB) only: ClickHouse reads the file itself, so the path must be on the
     engine's machine, and must not hold glob characters (``*?{}``), which ``file()`` expands.
@@ -79,6 +90,11 @@ class NativeInserter:
         self._prices = price_parameters(prices)
         self._sql: dict[tuple[str, str, bool, Encoder, Present, bool], str] = {}
         self._lock = threading.Lock()
+        # The names of recently surveyed files: later files are inserted with a statement
+        # specialised to them, without a survey, and checked by the INSERT (`_learn`).
+        self._guess: Present | None = None
+        self._guess_uses = 0
+        self.misses = 0  # files whose guess left a name out (surveyed and inserted again)
 
     def insert(self, path: Path, trace_ids: Collection[str], window: tuple[int, int]) -> int:
         """Insert every valid span of the framed bodies in ``path``; return the rows inserted.
@@ -108,8 +124,17 @@ class NativeInserter:
         before = self.store(path, trace_ids, window)
         return 0 if before is None else self._count(self._ids_file(), self._bounds(window)) - before
 
-    def store(self, path: Path, trace_ids: Collection[str], window: tuple[int, int]) -> int | None:
+    def store(
+        self,
+        path: Path,
+        trace_ids: Collection[str],
+        window: tuple[int, int],
+        repeats: bool = True,
+    ) -> int | None:
         """`insert` without counting the rows added (one query less per file).
+
+        ``repeats``: whether a span may be in the file twice (False only when that is known
+        not to be so: `wal.Segment.repeats`).
 
         Returns:
             How many spans of these traces were stored before (None when ``trace_ids`` is
@@ -124,12 +149,29 @@ class NativeInserter:
         ids.write_text("\n".join(trace_ids) + "\n", encoding="ascii")
         bounds = self._bounds(window)
         before = self._count(ids, bounds)
-        batch = _Batch(source, ids, bounds, *self.survey(source))
+        fresh = before == 0
+        guess = self._guess
+        if self._fast and guess is not None and self._guess_uses < GUESS_INSERTS:
+            self._guess_uses += 1
+            try:
+                self._run(_Batch(source, ids, bounds, guess, repeats), fresh=fresh, encoder="fast")
+                return before
+            except Exception as exc:
+                message = str(exc)
+                if GUARD_ERROR not in message and FALLBACK_ERROR not in message:
+                    raise
+                # A name (or an array or kvlist value) the guess left out: survey the file
+                # and insert again; spans of blocks stored before the failure are skipped.
+                self.misses += 1
+                fresh = False
+        present, file_repeats = self.survey(source)
+        self._learn(present)
+        batch = _Batch(source, ids, bounds, present, file_repeats)
         if not self._fast:
-            self._general(batch, fresh=before == 0)
+            self._general(batch, fresh=fresh)
             return before
         try:
-            self._run(batch, fresh=before == 0, encoder="fast")
+            self._run(batch, fresh=fresh, encoder="fast")
         except Exception as exc:
             message = str(exc)
             if FALLBACK_ERROR not in message and "protobuf" not in message.lower():
@@ -140,6 +182,20 @@ class NativeInserter:
             self.fallbacks += 1
             self._general(batch, fresh=False)
         return before
+
+    def _learn(self, present: Present) -> None:
+        """Guess the next files' names from this survey (and, for a while, earlier ones)."""
+        guess = self._guess
+        if guess is None or self._guess_uses >= GUESS_INSERTS:
+            guess, self._guess_uses = Present(frozenset(), nested=False, guessed=True), 0
+        if present.names is None or guess.names is None:
+            self._guess = None  # too many names to check: survey every file
+            return
+        names = guess.names | present.names
+        if len(names) >= SURVEY_MAX_NAMES:
+            self._guess = None
+            return
+        self._guess = Present(names, nested=guess.nested or present.nested, guessed=True)
 
     def survey(self, source: Path) -> tuple[Present, bool]:
         """What the file holds and whether a span repeats (`survey_sql`); when ClickHouse

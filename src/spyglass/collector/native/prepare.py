@@ -44,6 +44,8 @@ class PreparedBody:
         trace_ids: hex trace ids of the accepted spans (`NativeInserter.insert` needs them).
         window: the earliest and latest start (ns) of the accepted spans, (0, 0) if none: a
             span stored twice has the same start, so the dedup looks only there.
+        repeats: two accepted spans share a span id (the same span sent twice, or, rarely,
+            two traces' spans with equal ids): the INSERT must keep only the first.
     """
 
     framed: bytes
@@ -52,6 +54,7 @@ class PreparedBody:
     errors: tuple[str, ...]
     trace_ids: frozenset[str]
     window: tuple[int, int] = (0, 0)
+    repeats: bool = False
 
     @property
     def error_message(self) -> str:
@@ -142,6 +145,8 @@ def prepare_body(
     errors: list[str] = []
     trace_ids: set[bytes] = set()
     add = trace_ids.add
+    span_ids: set[bytes] = set()
+    add_span = span_ids.add
     first, last = MAX_TIME_NS, 0
     for resource_spans in request.resource_spans:
         for scope_spans in resource_spans.scope_spans:
@@ -162,6 +167,7 @@ def prepare_body(
                 ):
                     accepted += 1
                     add(trace_id)
+                    add_span(span_id)
                     if start < first:
                         first = start
                     if start > last:
@@ -171,6 +177,7 @@ def prepare_body(
                 if error is None:  # pragma: no cover - the inline check mirrors span_error
                     accepted += 1
                     add(trace_id)
+                    add_span(span_id)
                     first, last = min(first, start), max(last, start)
                     continue
                 rejected += 1
@@ -195,6 +202,7 @@ def prepare_body(
         errors=tuple(errors),
         trace_ids=frozenset(t.hex() for t in trace_ids),
         window=(first, last) if accepted else (0, 0),
+        repeats=len(span_ids) != accepted,
     )
 
 

@@ -56,10 +56,14 @@ class Present:
 
     ``nested``: whether some attribute value may be an array or a kvlist. Most files hold
     none; their statement reads and encodes only scalar values (`sql_fast_json`).
+
+    ``guessed``: the names come from earlier files, not from a survey of this one; the
+    INSERT then checks every span's names and fails with `GUARD_ERROR` on any other.
     """
 
     names: frozenset[str] | None = None
     nested: bool = True
+    guessed: bool = False
 
     def has(self, key: str) -> bool:
         return self.names is None or key in self.names
@@ -69,6 +73,7 @@ class Present:
 
 
 ANY = Present()
+GUARD_ERROR = "SPYGLASS_UNSURVEYED_NAME: the file holds a name its statement left out"
 
 
 def arr(items: Sequence[str]) -> str:

@@ -104,7 +104,23 @@ _B_SCALARS = (
 )  # fmt: skip
 
 
-def _level_a(source: str) -> str:
+def _guard(present: c.Present) -> str:
+    """`c.GUARD_ERROR` unless every attribute key, event name and event attribute key of the
+    body is among the guessed names (the ones `survey_sql` collects)."""
+    r = "resource_spans.scope_spans.spans"
+    names = (
+        f"arrayConcat(arrayFlatten({r}.attributes.key), arrayFlatten({r}.events.name), "
+        f"arrayFlatten({r}.events.attributes.key))"
+    )
+    known = c.arr(sorted(present.names)) if present.names else "CAST([], 'Array(String)')"
+    return f"throwIf(NOT hasAll({known}, {names}), {sq(c.GUARD_ERROR)})"
+
+
+def _level_a(source: str, present: c.Present) -> str:
+    project = "x_spyglass_project"
+    if present.guessed and present.names is not None:
+        # Part of an output column, so a block fails before any of its rows is written.
+        project = f"if({_guard(present)} = 0, {project}, '')"
     spans = (
         "arrayFlatten(arrayMap((_r, _ri) -> arrayFlatten(arrayMap(_x -> arrayMap(_s -> "
         "(_x.scope.name, _x.scope.version, _ri, _s), "
@@ -112,7 +128,7 @@ def _level_a(source: str) -> str:
         "arrayEnumerate(resource_spans)))"
     )
     return (
-        "SELECT x_spyglass_project AS _hp, resource_spans.resource.attributes AS _res_kvs, "
+        f"SELECT {project} AS _hp, resource_spans.resource.attributes AS _res_kvs, "
         f"{spans} AS _spans FROM {source}"
     )
 
@@ -155,7 +171,7 @@ def _level_b(source: str, encoder: Encoder, present: c.Present) -> str:
     {s}.events.time_unix_nano AS _et, {s}.events.name AS _en,
     {s}.links.trace_id AS _lt, {s}.links.span_id AS _ls,
     {_raw_messages(s, present, _marks(encoder, present))}
-FROM ({_level_a(source)}) ARRAY JOIN _spans AS _j"""
+FROM ({_level_a(source, present)}) ARRAY JOIN _spans AS _j"""
 
 
 def _raw_messages(s: str, present: c.Present, marks: bool) -> str:
