@@ -14,11 +14,12 @@ column per level) and blows up past ~5 levels, so each level computes what the n
   F  total tokens, the price index; G  the cost terms; H  the cost map and total cost
      (`sql_cost`), dropping spans already stored or repeated in the file
 
-Each INSERT is specialised to its file (`survey_sql`): expressions reading only attribute
+Each INSERT is specialised to its file (`survey_sql`, or the names of files surveyed before,
+checked by the INSERT: `sql_canonical.Present.guessed`): expressions reading only attribute
 keys or event names no span of the file has are left out (`sql_canonical.Present`), and so is
 the repeat filter when no span id repeats; an app's files usually hold one dialect, so the
 statement shrinks to it (~0.1 s less analysis, ~5 µs/span less work for OTel GenAI spans).
-A file without array or kvlist values (most) is read and encoded as scalars only: ~60 ms less
+A file without array or kvlist values is read and encoded as scalars only: ~60 ms less
 analysis per INSERT and ~1.5 µs/span less work (the nested members are many columns to read,
 carry through ARRAY JOIN and encode).
 
