@@ -533,8 +533,12 @@ def raw_field(number: int, payload: bytes) -> bytes:
     return varint(number << 3 | 2) + varint(len(payload)) + payload
 
 
+@pytest.mark.parametrize("guessed", [False, True], ids=["surveyed", "guessed"])
 def test_a_body_upb_accepts_but_clickhouse_rejects_is_rewritten_and_stored(
-    chdb_client: Client, databases: tuple[SchemaOptions, SchemaOptions], tmp_path: Path
+    guessed: bool,
+    chdb_client: Client,
+    databases: tuple[SchemaOptions, SchemaOptions],
+    tmp_path: Path,
 ) -> None:
     # Two members of one AnyValue oneof and a repeated singular field: upb keeps the last of
     # each; ClickHouse's reader refuses the oneof ("OneOf has more than one value").
@@ -551,10 +555,16 @@ def test_a_body_upb_accepts_but_clickhouse_rejects_is_rewritten_and_stored(
     py_db, native_db = databases
     python_path(chdb_client, py_db, [request], None)
     inserter = NativeInserter(chdb_client, native_db.database, PRICES, tmp_path / "schema")
+    if guessed:  # the odd file is then inserted on the names of this one, without a survey
+        plain = span_request([({"k": 1}, [])], seed=61)
+        first = tmp_path / "plain.bin"
+        assert inserter.insert(first, *write_batch_file(first, [plain.SerializeToString()])) == 1
+        python_path(chdb_client, py_db, [plain], None)
     path = tmp_path / "odd.bin"
     assert inserter.insert(path, *write_batch_file(path, [body])) == 1
     python_rows = stored(chdb_client, py_db)
-    assert python_rows[0]["name"] == "second" and python_rows[0]["attributes"] == {"k": "5"}
+    odd = [row for row in python_rows if row["name"] == "second"]
+    assert len(odd) == 1 and odd[0]["attributes"] == {"k": "5"}
     assert differences(python_rows, stored(chdb_client, native_db)) == []
 
 

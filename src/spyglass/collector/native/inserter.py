@@ -158,10 +158,12 @@ class NativeInserter:
                 return before
             except Exception as exc:
                 message = str(exc)
-                if GUARD_ERROR not in message and FALLBACK_ERROR not in message:
+                known = GUARD_ERROR in message or FALLBACK_ERROR in message
+                if not known and "protobuf" not in message.lower():
                     raise
-                # A name (or an array or kvlist value) the guess left out: survey the file
-                # and insert again; spans of blocks stored before the failure are skipped.
+                # A name (or an array or kvlist value) the guess left out, or a body
+                # ClickHouse cannot read: the surveyed path below, as for any file; spans of
+                # blocks stored before the failure are skipped.
                 self.misses += 1
                 fresh = False
         present, file_repeats = self.survey(source)

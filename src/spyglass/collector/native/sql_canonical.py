@@ -54,8 +54,8 @@ class Present:
     so it is left out of the statement: ClickHouse analyses each INSERT's expressions anew
     (~0.3 s with every dialect's) and evaluates them per span. One dialect per app is usual.
 
-    ``nested``: whether some attribute value may be an array or a kvlist. Most files hold
-    none; their statement reads and encodes only scalar values (`sql_fast_json`).
+    ``nested``: whether some attribute value may be an array or a kvlist. A file with none
+    gets a statement that reads and encodes only scalar values (`sql_fast_json`).
 
     ``guessed``: the names come from earlier files, not from a survey of this one; the
     INSERT then checks every span's names and fails with `GUARD_ERROR` on any other.
