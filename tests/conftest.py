@@ -27,8 +27,14 @@ from spyglass.store.traces import TraceStore
 
 
 @pytest.fixture(scope="session")
-def chdb_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
-    client = connect(parse_store_url(f"chdb://{tmp_path_factory.mktemp('chdb')}"))
+def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedded store of this test process (chDB opens one data directory per process)."""
+    return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture(scope="session")
+def chdb_client(chdb_dir: Path) -> Iterator[Client]:
+    client = connect(parse_store_url(f"chdb://{chdb_dir}"))
     yield client
     client.close()
 

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from google.rpc.status_pb2 import Status
+from starlette.testclient import TestClient
 
 from benchmarks._spans import genai_request
-from spyglass.collector.app import check_settings, ingest_mode
+from spyglass.collector.app import check_settings, create_app, ingest_mode
+from spyglass.collector.routes.otlp_http import RETRY_AFTER_SECONDS
 from spyglass.collector.settings import ServerSettings
 from spyglass.errors import ConfigError
 from tests.conftest import ServerProcess
@@ -81,3 +85,29 @@ def test_a_running_server_stores_big_exports_natively_and_small_ones_in_python(
     assert json.loads(chat["input"])[0]["role"] == "system"
     assert "parts" not in chat["input"]
     assert chat["usage"]["input"] > 0 and chat["cost"]["total"] > 0
+
+
+@pytest.mark.parametrize("ingest", ["native", "python"])
+def test_a_full_write_queue_refuses_bodies_without_decoding_them(
+    chdb_dir: Path, tmp_path: Path, ingest: str
+) -> None:
+    """Once the queue has refused a body, later ones get 503 unread (a saturated server spends
+    no CPU parsing what it would refuse), until spans are stored again (`PipelineStats.full`;
+    the queues set and clear it: tests/test_wal.py, tests/test_pipeline.py)."""
+    settings = ServerSettings(
+        store_url=f"chdb://{chdb_dir}",
+        database=f"t_{uuid.uuid4().hex[:12]}",
+        data_dir=tmp_path,
+        ingest=ingest,
+    )
+    garbage = b"\xff\xff\xff not protobuf"
+    headers = {"content-type": "application/x-protobuf"}
+    with TestClient(create_app(settings)) as client:
+        stats = client.app.state.services.ingest.stats  # type: ignore[attr-defined]
+        stats.full = True
+        refused = client.post("/v1/traces", content=garbage, headers=headers)
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
+        assert Status.FromString(refused.content).message == "write queue is full (0 spans)"
+        stats.full = False
+        assert client.post("/v1/traces", content=garbage, headers=headers).status_code == 400

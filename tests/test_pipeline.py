@@ -46,11 +46,13 @@ def test_a_full_queue_refuses_instead_of_growing() -> None:
     with pytest.raises(QueueFullError):
         pipeline.submit(batch_of(1))
     assert pipeline.stats.refused_spans == 1
+    assert pipeline.stats.full  # receivers now refuse without decoding
     release.set()
     for future in accepted:
         future.result(5)
     pipeline.shutdown()
     assert pipeline.stats.written_spans == 100
+    assert not pipeline.stats.full
 
 
 def test_a_failing_batch_fails_only_its_own_submitter() -> None:

@@ -152,10 +152,12 @@ def test_a_full_log_refuses_without_losing_what_it_took(tmp_path: Path) -> None:
     with pytest.raises(QueueFullError):
         submit(log, b"x:100")
     assert log.stats.refused_spans == 100
+    assert log.stats.full  # receivers now refuse without decoding
     insert.release.set()
     for future in taken:
         future.result(5)
     log.shutdown()
+    assert not log.stats.full
     assert sorted(insert.bodies()) == sorted(f"t{i}:100".encode() for i in range(5))
 
 

@@ -38,6 +38,9 @@ class PipelineClosedError(Exception):
 @dataclass
 class PipelineStats:
     queued_spans: int = 0
+    # A body was refused and nothing was stored since: receivers refuse (503) without
+    # decoding, so a saturated server spends no CPU parsing bodies it would refuse.
+    full: bool = False
     written_spans: int = 0
     written_batches: int = 0
     failed_spans: int = 0
@@ -87,6 +90,7 @@ class Pipeline:
                 raise PipelineClosedError("the server is shutting down")
             if self.stats.queued_spans and self.stats.queued_spans + batch.count > self._max_queued:
                 self.stats.refused_spans += batch.count
+                self.stats.full = True
                 raise QueueFullError(f"write queue is full ({self.stats.queued_spans} spans)")
             self._queue.append((batch, future))
             self.stats.queued_spans += batch.count
@@ -135,6 +139,7 @@ class Pipeline:
                 )
             with self._cond:
                 self.stats.queued_spans -= merged.count
+                self.stats.full = False
             for future, error in outcomes:
                 if error is None:
                     future.set_result(None)

@@ -197,6 +197,7 @@ class WriteAheadLog:
             queued = self.stats.queued_spans
             if queued and queued + spans > self._max_pending:
                 self.stats.refused_spans += spans
+                self.stats.full = True
                 raise QueueFullError(f"write queue is full ({queued} spans)")
             self._incoming.append(_Pending(framed, info, done))
             self.stats.queued_spans += spans
@@ -353,6 +354,7 @@ class WriteAheadLog:
     def _refuse(self, group: list[_Pending], exc: OSError) -> None:
         with self._cond:
             self.stats.queued_spans -= sum(p.info.spans for p in group)
+            self.stats.full = False
             self.stats.failed_spans += sum(p.info.spans for p in group)
         for pending in group:
             pending.done.set_exception(exc)
@@ -406,6 +408,7 @@ class WriteAheadLog:
         segment.path.unlink(missing_ok=True)
         with self._cond:
             self.stats.queued_spans -= segment.spans
+            self.stats.full = False
             self.stats.written_spans += segment.spans
             self.stats.written_batches += 1
             self.stats.last_insert_seconds = seconds
@@ -417,6 +420,7 @@ class WriteAheadLog:
             if self._closed:
                 # Left on disk: the next start replays it.
                 self.stats.queued_spans -= segment.spans
+                self.stats.full = False
             elif segment.attempts < MAX_ATTEMPTS:
                 self._sealed.append(segment)
             else:
@@ -425,6 +429,7 @@ class WriteAheadLog:
                 segment.path.rename(failed / segment.path.name)
                 log.error("kept %s in %s after %d tries", segment.path.name, failed, MAX_ATTEMPTS)
                 self.stats.queued_spans -= segment.spans
+                self.stats.full = False
                 self.stats.failed_spans += segment.spans
             self._cond.notify_all()
         time.sleep(RETRY_SECONDS)

@@ -88,6 +88,10 @@ async def export_traces(request: Request, services: ServicesDep) -> Response:
             )
         limit = services.settings.max_body_bytes
         body = await read_body(request, limit)
+        if services.ingest.stats.full:
+            raise QueueFullError(
+                f"write queue is full ({services.ingest.stats.queued_spans} spans)"
+            )
         body = decompress(body, request.headers.get("content-encoding"), limit)
         export = decode_export_request(body, content_type)
         principal = principal_of(request.state)
