@@ -31,7 +31,7 @@ run a merge over each inserted block to drop repeated keys, ~5 µs/span, though 
 already stores no span twice), ``compile_expressions = 0`` (JIT compilation took ~80 ms of
 each INSERT, more than the compiled code saved: saturated ingest ran ~5% faster without),
 ``os_thread_priority = 10`` (the INSERT's threads yield the CPU to queries: under saturated
-ingest a trace-list call took ~65 ms instead of ~140 ms, at the same ingest rate; a no-op
+ingest a trace-list call took 68 ms median instead of 138 ms, at the same ingest rate; a no-op
 without CAP_SYS_NICE).
 """
 
