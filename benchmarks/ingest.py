@@ -36,18 +36,28 @@ from tests.conftest import ServerProcess
 HEADERS = {"content-type": "application/x-protobuf"}
 
 
-def _fresh_bodies(spans: int, count: int) -> list[bytes]:
-    """``count`` bodies with distinct trace and span ids (the server drops re-sent spans)."""
+def _fresh_bodies(spans: int, count: int, rate: int) -> list[bytes]:
+    """``count`` bodies with distinct trace and span ids (the server drops re-sent spans).
+
+    Each body's spans start ``spans / rate`` seconds after the previous body's, as a live
+    app's would at that rate. (With one start time for all bodies, every INSERT's check for
+    spans already stored would read every part stored so far, which live traffic does not.)
+    """
     request = ExportTraceServiceRequest.FromString(genai_request(spans))
     all_spans = request.resource_spans[0].scope_spans[0].spans
+    times = [(span.start_time_unix_nano, span.end_time_unix_nano) for span in all_spans]
+    step_ns = spans * 1_000_000_000 // max(rate, 1)
     bodies = []
-    for _ in range(count):
+    for n in range(count):
         new_ids: dict[bytes, bytes] = {}
-        for span in all_spans:
+        shift = n * step_ns
+        for span, (start, end) in zip(all_spans, times, strict=True):
             span.trace_id = new_ids.setdefault(span.trace_id, os.urandom(16))
             span.span_id = new_ids.setdefault(span.span_id, os.urandom(8))
             if span.parent_span_id:
                 span.parent_span_id = new_ids.setdefault(span.parent_span_id, os.urandom(8))
+            span.start_time_unix_nano = start + shift
+            span.end_time_unix_nano = end + shift
         bodies.append(request.SerializeToString())
     return bodies
 
@@ -76,7 +86,7 @@ def _load(
     queue: mp.Queue,  # type: ignore[type-arg]
 ) -> None:
     # Enough distinct bodies for ``rate`` spans/s; the load stops early if they run out.
-    bodies = _fresh_bodies(spans, max(connections, int(seconds * rate / spans)))
+    bodies = _fresh_bodies(spans, max(connections, int(seconds * rate / spans)), pace or rate)
     queue.put("ready")
     began = time.monotonic()
     deadline = began + seconds
@@ -189,6 +199,28 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def merge_cpu_seconds(pid: int) -> float:
+    """CPU so far of the process's ClickHouse merge threads (named ``MergeMutate``; Linux).
+
+    Only live threads count, which is enough here: the merge pool's threads live as long
+    as the store."""
+    total = 0
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return 0.0
+    for task in tasks:
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:  # the thread ended
+            continue
+        name, _, rest = stat.partition("(")[2].rpartition(")")
+        if name.startswith("MergeMutate"):
+            fields = rest.split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--url", help="use a running server instead of starting one")
@@ -226,6 +258,7 @@ def main() -> None:
         written_before, inserts_before = written_spans(url), inserts(url)
         server_pid = server.process.pid if server is not None and server.process else None
         cpu_before = cpu_seconds(server_pid) if server_pid else 0.0
+        merges_before = merge_cpu_seconds(server_pid) if server_pid else 0.0
         # Probes run in their own thread (each waits until its trace is visible), so the
         # window below is the load generator's own.
         lags_under_load: list[float] = []
@@ -252,6 +285,7 @@ def main() -> None:
         # (the probes' few spans and list queries included): the cost per span, which a
         # machine's changing speed disturbs less than the rate.
         cpu = cpu_seconds(server_pid) - cpu_before if server_pid else 0.0
+        merges = merge_cpu_seconds(server_pid) - merges_before if server_pid else 0.0
         inserts_after = inserts(url)
         prober.join(300)
         lag = queryable_lag(url, "lag-probe-idle", poll=0.005)
@@ -277,6 +311,7 @@ def main() -> None:
     print(f"sustained (ack → stored) {sustained:,.0f} spans/s")
     if cpu and acked:
         print(f"server CPU per span      {cpu / acked * 1e6:.1f} µs ({cpu:.1f} s)")
+        print(f"  of it in merges        {merges / acked * 1e6:.1f} µs ({merges / cpu:.0%})")
     if latencies:
         print(f"request latency p50      {statistics.median(latencies) * 1000:.0f} ms")
         print(f"request latency p99      {latencies[int(len(latencies) * 0.99) - 1] * 1000:.0f} ms")
