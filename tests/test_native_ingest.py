@@ -513,6 +513,55 @@ def test_replaying_a_file_and_repeats_within_it_store_each_span_once(
     assert traces_totals(chdb_client, schema) == (100, 100, totals[2] + 18 * 508)
 
 
+def test_a_span_starting_long_before_the_rest_is_looked_for_by_its_trace_alone(
+    chdb_client: Client, schema: SchemaOptions, tmp_path: Path
+) -> None:
+    """A long run's root span, exported minutes after its start: stored spans before the
+    recent window are looked for only in its trace, and no span is stored twice."""
+    inserter = NativeInserter(chdb_client, schema.database, PRICES, tmp_path / "schema")
+    late = ExportTraceServiceRequest.FromString(genai_request(20, seed=61))
+    root = late.resource_spans[0].scope_spans[0].spans[0]
+    root.start_time_unix_nano -= 30 * 60 * 10**9  # started half an hour before the rest
+    recent = ExportTraceServiceRequest.FromString(genai_request(30, seed=62))
+
+    def store(name: str, requests: list[ExportTraceServiceRequest]) -> None:
+        segment = Segment(tmp_path / name)
+        with segment.path.open("wb") as out:
+            for request in requests:
+                prepared = prepare_body(request, None, None)
+                out.write(prepared.framed)
+                add_body(
+                    segment,
+                    BodyInfo(
+                        prepared.accepted,
+                        prepared.trace_ids,
+                        prepared.window,
+                        prepared.repeats,
+                        prepared.trace_starts,
+                    ),
+                )
+        inserter.store(
+            segment.path,
+            segment.trace_ids,
+            segment.window,
+            segment.repeats,
+            trace_starts=segment.trace_starts,
+        )
+
+    store("a.bin", [late, recent])
+    assert inserter._ids_file("old").read_text().split() == [root.trace_id.hex()]
+    assert traces_totals(chdb_client, schema)[:2] == (50, 50)
+    store("a.bin", [late, recent])  # replay after a crash: both windows find the spans
+    again = ExportTraceServiceRequest.FromString(genai_request(10, seed=63))
+    store("b.bin", [late, again])  # a retried export with new spans
+    assert traces_totals(chdb_client, schema)[:2] == (60, 60)
+    roots = chdb_client.query(
+        f"SELECT count() FROM {schema.database}.spans WHERE span_id = {{id:String}}",
+        parameters={"id": root.span_id.hex()},
+    ).result_rows
+    assert roots == [(1,)]
+
+
 def test_the_same_spans_in_two_projects_are_two_rows(
     chdb_client: Client, schema: SchemaOptions, tmp_path: Path
 ) -> None:

@@ -259,3 +259,12 @@ def test_a_failed_write_is_refused_and_the_log_keeps_working(
     assert insert.bodies() == [b"kept:2"]  # the refused body left nothing behind
     assert log.stats.failed_spans == 3
     assert log.stats.written_spans == 2
+
+
+def test_a_segment_keeps_each_traces_earliest_start(tmp_path: Path) -> None:
+    segment = Segment(tmp_path / "s")
+    wal_module._add(segment, BodyInfo(2, frozenset({"a", "b"}), (5, 9), False, {"a": 9, "b": 5}))
+    wal_module._add(segment, BodyInfo(2, frozenset({"a", "c"}), (3, 7), False, {"a": 3, "c": 7}))
+    assert segment.trace_starts == {"a": 3, "b": 5, "c": 7}
+    assert segment.window == (3, 9)
+    assert segment.repeats  # trace a is in both bodies

@@ -167,7 +167,13 @@ class NativeIngest:
             self._insert_by_python(segment.path, python)
             return
         try:
-            native.store(segment.path, segment.trace_ids, segment.window, segment.repeats)
+            native.store(
+                segment.path,
+                segment.trace_ids,
+                segment.window,
+                segment.repeats,
+                trace_starts=segment.trace_starts,
+            )
         except Exception:
             # ClickHouse refused something upb accepted: store this segment body by body
             # through the Python path instead (it drops spans the failed INSERT did store).
@@ -191,7 +197,7 @@ def _project_override(request: ExportTraceServiceRequest) -> str | None:
 
 
 def _info(body: PreparedBody) -> BodyInfo:
-    return BodyInfo(body.accepted, body.trace_ids, body.window, body.repeats)
+    return BodyInfo(body.accepted, body.trace_ids, body.window, body.repeats, body.trace_starts)
 
 
 def _scan(message: bytes) -> BodyInfo:

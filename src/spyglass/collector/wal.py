@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +63,8 @@ class Segment:
     # Whether a span may be in the segment twice: a body repeats a span id, or two bodies
     # hold spans of one trace (a retried export, or a trace exported in parts).
     repeats: bool = False
+    # The earliest span start (ns) of each trace, when the bodies said (`BodyInfo`).
+    trace_starts: dict[str, int] = field(default_factory=dict)
     attempts: int = 0
     # Acknowledgements held until the insert (low load).
     waiting: list[Future[None]] = field(default_factory=list)
@@ -79,6 +81,7 @@ class BodyInfo:
     trace_ids: frozenset[str]
     window: tuple[int, int]
     repeats: bool = True  # a span id repeats within the body (unknown: True)
+    trace_starts: Mapping[str, int] = field(default_factory=dict)  # earliest start per trace
 
 
 # The `BodyInfo` of one framed body's message, for segments found on disk at start.
@@ -100,6 +103,11 @@ def _add(segment: Segment, info: BodyInfo) -> None:
         segment.repeats = True
     segment.trace_ids |= info.trace_ids
     segment.window = merge_windows(segment.window, info.window)
+    starts = segment.trace_starts
+    for trace_id, start in info.trace_starts.items():
+        known = starts.get(trace_id)
+        if known is None or start < known:
+            starts[trace_id] = start
 
 
 def varint(n: int) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,12 +19,11 @@ from spyglass.collector.native.sql_cost import price_parameters
 from spyglass.collector.native.sql_fast_json import FALLBACK_ERROR
 from spyglass.collector.native.sql_json import DEEP_ERROR
 from spyglass.collector.native.statement import (
-    START_WINDOW_SQL,
     SURVEY_MAX_NAMES,
     Encoder,
     insert_sql,
+    stored_spans_sql,
     survey_sql,
-    trace_ids_sql,
 )
 from spyglass.collector.pricing import PriceTable
 
@@ -34,6 +33,10 @@ _GLOB = re.compile(r"[*?{}]")
 # A guess of the names serves this many INSERTs; the next file is then surveyed afresh, so
 # names (or array values) an app stopped sending stop costing analysis and work.
 GUESS_INSERTS = 32
+# Spans starting more than this before a batch's newest one are looked for among stored spans
+# apart, by their traces alone (`statement.stored_spans_sql`): a long agent run's root span
+# then costs a lookup of its trace instead of a read of every part stored since it started.
+RECENT_SPAN_NS = 10_000_000_000
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class _Batch:
     bounds: dict[str, int]
     present: Present
     repeats: bool
+    old_ids: Path | None = None  # traces starting before ``bounds["core_start"]``
 
 
 class NativeInserter:
@@ -88,7 +92,7 @@ class NativeInserter:
         self._format_schema = write_schema(schema_dir)
         self._schema_dir = Path(schema_dir).resolve()
         self._prices = price_parameters(prices)
-        self._sql: dict[tuple[str, str, bool, Encoder, Present, bool], str] = {}
+        self._sql: dict[tuple[str, str, str, bool, Encoder, Present, bool], str] = {}
         self._lock = threading.Lock()
         # The names of recently surveyed files: later files are inserted with a statement
         # specialised to them, without a survey, and checked by the INSERT (`_learn`).
@@ -130,11 +134,16 @@ class NativeInserter:
         trace_ids: Collection[str],
         window: tuple[int, int],
         repeats: bool = True,
+        *,
+        trace_starts: Mapping[str, int] | None = None,
     ) -> int | None:
         """`insert` without counting the rows added (one query less per file).
 
         ``repeats``: whether a span may be in the file twice (False only when that is known
-        not to be so: `wal.Segment.repeats`).
+        not to be so: `wal.Segment.repeats`). ``trace_starts``: the earliest start of each
+        trace in the file (`PreparedBody.trace_starts`); stored spans starting more than
+        `RECENT_SPAN_NS` before the newest are then looked for only in the traces that
+        start there.
 
         Returns:
             How many spans of these traces were stored before (None when ``trace_ids`` is
@@ -148,13 +157,21 @@ class NativeInserter:
         ids = self._ids_file()
         ids.write_text("\n".join(trace_ids) + "\n", encoding="ascii")
         bounds = self._bounds(window)
-        before = self._count(ids, bounds)
+        old_ids = None
+        core_start = window[1] - RECENT_SPAN_NS
+        old = [t for t, start in (trace_starts or {}).items() if start < core_start]
+        if old:
+            old_ids = self._ids_file("old")
+            old_ids.write_text("\n".join(old) + "\n", encoding="ascii")
+            bounds["core_start"] = core_start
+        before = self._count(ids, bounds, old_ids)
         fresh = before == 0
         guess = self._guess
         if self._fast and guess is not None and self._guess_uses < GUESS_INSERTS:
             self._guess_uses += 1
             try:
-                self._run(_Batch(source, ids, bounds, guess, repeats), fresh=fresh, encoder="fast")
+                batch = _Batch(source, ids, bounds, guess, repeats, old_ids)
+                self._run(batch, fresh=fresh, encoder="fast")
                 return before
             except Exception as exc:
                 message = str(exc)
@@ -168,7 +185,7 @@ class NativeInserter:
                 fresh = False
         present, file_repeats = self.survey(source)
         self._learn(present)
-        batch = _Batch(source, ids, bounds, present, file_repeats)
+        batch = _Batch(source, ids, bounds, present, file_repeats, old_ids)
         if not self._fast:
             self._general(batch, fresh=fresh)
             return before
@@ -212,9 +229,9 @@ class NativeInserter:
             return Present(nested=bool(nested)), bool(repeats)
         return Present(frozenset(names), bool(nested)), bool(repeats)
 
-    def _ids_file(self) -> Path:
-        # One trace-id file per thread, rewritten for each insert.
-        return self._schema_dir / f"trace-ids-{os.getpid()}-{threading.get_ident()}.tsv"
+    def _ids_file(self, kind: str = "all") -> Path:
+        # Trace-id files per thread, rewritten for each insert.
+        return self._schema_dir / f"trace-ids-{kind}-{os.getpid()}-{threading.get_ident()}.tsv"
 
     @staticmethod
     def _bounds(window: tuple[int, int]) -> dict[str, int]:
@@ -238,7 +255,16 @@ class NativeInserter:
                 copy.unlink(missing_ok=True)
 
     def _statement(self, batch: _Batch, stored: bool, encoder: Encoder) -> str:
-        key = (str(batch.path), str(batch.ids), stored, encoder, batch.present, batch.repeats)
+        old_ids = str(batch.old_ids) if batch.old_ids else ""
+        key = (
+            str(batch.path),
+            str(batch.ids),
+            old_ids,
+            stored,
+            encoder,
+            batch.present,
+            batch.repeats,
+        )
         with self._lock:
             sql = self._sql.get(key)
             if sql is None:
@@ -246,8 +272,8 @@ class NativeInserter:
                     self._sql.clear()
                 sql = insert_sql(
                     self._database, str(batch.path), self._format_schema,
-                    trace_ids_path=str(batch.ids), stored=stored, repeats=batch.repeats,
-                    encoder=encoder, present=batch.present,
+                    trace_ids_path=str(batch.ids), old_trace_ids_path=old_ids, stored=stored,
+                    repeats=batch.repeats, encoder=encoder, present=batch.present,
                 )  # fmt: skip
                 self._sql[key] = sql
             return sql
@@ -259,11 +285,7 @@ class NativeInserter:
         parameters = {**self._prices, **batch.bounds} if not fresh else self._prices
         self._client.command(sql, parameters=parameters)
 
-    def _count(self, ids: Path, bounds: dict[str, int]) -> int:
-        traces = trace_ids_sql(str(ids))
-        sql = (
-            f"SELECT count() FROM {self._database}.spans WHERE {START_WINDOW_SQL} "
-            f"AND trace_id IN {traces}"
-        )
-        rows = self._client.query(sql, parameters=bounds).result_rows
+    def _count(self, ids: Path, bounds: dict[str, int], old_ids: Path | None = None) -> int:
+        stored = stored_spans_sql(self._database, "1", str(ids), str(old_ids or ""))
+        rows = self._client.query(f"SELECT count() FROM ({stored})", parameters=bounds).result_rows
         return int(rows[0][0])

@@ -8,8 +8,8 @@ No attribute is looked at: ClickHouse decodes, normalizes and prices them in the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -44,6 +44,8 @@ class PreparedBody:
         trace_ids: hex trace ids of the accepted spans (`NativeInserter.insert` needs them).
         window: the earliest and latest start (ns) of the accepted spans, (0, 0) if none: a
             span stored twice has the same start, so the dedup looks only there.
+        trace_starts: the earliest start (ns) of each trace's accepted spans, by hex id: the
+            dedup looks for stored spans of long-running traces apart (`NativeInserter.store`).
         repeats: two accepted spans share a span id (the same span sent twice, or, rarely,
             two traces' spans with equal ids): the INSERT must keep only the first.
     """
@@ -55,6 +57,7 @@ class PreparedBody:
     trace_ids: frozenset[str]
     window: tuple[int, int] = (0, 0)
     repeats: bool = False
+    trace_starts: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def error_message(self) -> str:
@@ -143,8 +146,9 @@ def prepare_body(
     accepted = 0
     rejected = 0
     errors: list[str] = []
-    trace_ids: set[bytes] = set()
-    add = trace_ids.add
+    # The earliest start of each trace (a dict: its keys are the trace ids too).
+    starts: dict[bytes, int] = {}
+    earliest = starts.get
     span_ids: set[bytes] = set()
     add_span = span_ids.add
     first, last = MAX_TIME_NS, 0
@@ -166,7 +170,9 @@ def prepare_body(
                     and span.end_time_unix_nano <= MAX_TIME_NS
                 ):
                     accepted += 1
-                    add(trace_id)
+                    known = earliest(trace_id)
+                    if known is None or start < known:
+                        starts[trace_id] = start
                     add_span(span_id)
                     if start < first:
                         first = start
@@ -176,7 +182,9 @@ def prepare_body(
                 error = span_error(span)
                 if error is None:  # pragma: no cover - the inline check mirrors span_error
                     accepted += 1
-                    add(trace_id)
+                    known = earliest(trace_id)
+                    if known is None or start < known:
+                        starts[trace_id] = start
                     add_span(span_id)
                     first, last = min(first, start), max(last, start)
                     continue
@@ -195,14 +203,16 @@ def prepare_body(
     if project:
         encoded = project.encode()
         tail = _PROJECT_TAG + varint(len(encoded)) + encoded
+    trace_starts = {trace_id.hex(): start for trace_id, start in starts.items()}
     return PreparedBody(
         framed=b"".join((varint(len(body) + len(tail)), body, tail)),  # one copy of the body
         accepted=accepted,
         rejected=rejected,
         errors=tuple(errors),
-        trace_ids=frozenset(t.hex() for t in trace_ids),
+        trace_ids=frozenset(trace_starts),
         window=(first, last) if accepted else (0, 0),
         repeats=len(span_ids) != accepted,
+        trace_starts=trace_starts,
     )
 
 

@@ -293,6 +293,42 @@ START_WINDOW_SQL = (
     "start_time BETWEEN fromUnixTimestamp64Nano({first_start:Int64}, 'UTC') "
     "AND fromUnixTimestamp64Nano({last_start:Int64}, 'UTC')"
 )
+# With `old_trace_ids_path`, the window is cut at ``core_start``: the recent part is searched
+# for all the batch's traces, the older part only for the traces with a span starting there.
+_RECENT_WINDOW_SQL = (
+    "start_time BETWEEN fromUnixTimestamp64Nano({core_start:Int64}, 'UTC') "
+    "AND fromUnixTimestamp64Nano({last_start:Int64}, 'UTC')"
+)
+_OLD_WINDOW_SQL = (
+    "start_time >= fromUnixTimestamp64Nano({first_start:Int64}, 'UTC') "
+    "AND start_time < fromUnixTimestamp64Nano({core_start:Int64}, 'UTC')"
+)
+
+
+def stored_spans_sql(
+    database: str, columns: str, trace_ids_path: str, old_trace_ids_path: str = ""
+) -> str:
+    """``columns`` of the stored spans a batch's spans may repeat (the same trace, a start in
+    the batch's window), bound by ``first_start`` and ``last_start``.
+
+    A batch holding a span that started long before the rest (a long agent run's root span)
+    has a wide window, and every part stored within it is read for all the batch's traces.
+    With ``old_trace_ids_path`` (the traces with a span starting before ``core_start``, also
+    bound), only those few are looked for before ``core_start``: the primary key then skips
+    most of each old part.
+    """
+    spans = f"`{database}`.`spans`"
+    if not old_trace_ids_path:
+        return (
+            f"SELECT {columns} FROM {spans} WHERE {START_WINDOW_SQL} "
+            f"AND trace_id IN {trace_ids_sql(trace_ids_path)}"
+        )
+    return (
+        f"SELECT {columns} FROM {spans} WHERE {_RECENT_WINDOW_SQL} "
+        f"AND trace_id IN {trace_ids_sql(trace_ids_path)} "
+        f"UNION ALL SELECT {columns} FROM {spans} WHERE {_OLD_WINDOW_SQL} "
+        f"AND trace_id IN {trace_ids_sql(old_trace_ids_path)}"
+    )
 
 
 def trace_ids_sql(path: str) -> str:
@@ -358,6 +394,7 @@ def insert_sql(
     format_schema: str,
     *,
     trace_ids_path: str = "",
+    old_trace_ids_path: str = "",
     stored: bool = True,
     repeats: bool = True,
     encoder: Encoder = "general",
@@ -367,6 +404,8 @@ def insert_sql(
 
     Args:
         trace_ids_path: the batch's trace ids (`trace_ids_sql`), for ``stored``.
+        old_trace_ids_path: those of its traces with a span starting before ``core_start``,
+            to look for stored spans in two windows (`stored_spans_sql`); empty: one window.
         stored: skip spans already stored; only needed when some span of the batch's traces
             is stored.
         repeats: keep only the first of spans repeated within the file.
@@ -382,11 +421,9 @@ def insert_sql(
     source = f"file({sq(path)}, 'Protobuf', {sq(structure(encoder == 'pre_encoded', nested))})"
     where = ""
     if stored:
-        where += (
-            "\nWHERE (project, trace_id, span_id) NOT IN (SELECT project, trace_id, span_id "
-            f"FROM `{database}`.`spans` WHERE {START_WINDOW_SQL} "
-            f"AND trace_id IN {trace_ids_sql(trace_ids_path)})"
-        )
+        keys = "project, trace_id, span_id"
+        stored_keys = stored_spans_sql(database, keys, trace_ids_path, old_trace_ids_path)
+        where += f"\nWHERE ({keys}) NOT IN ({stored_keys})"
     if repeats:
         where += "\nLIMIT 1 BY project, trace_id, span_id"
     # Cost: the price index, then the terms, then the map, each at the top level of its own
