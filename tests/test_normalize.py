@@ -558,3 +558,16 @@ def test_the_parts_fast_path_takes_the_plain_parts_shape() -> None:
     taken = [normalize_module._text_parts_messages(t) is not None for t in PARTS_TEXTS]
     assert taken[:4] == [True, True, True, True]
     assert not any(taken[4:])
+
+
+def test_plain_messages_are_written_exactly_as_the_general_encoder_writes_them() -> None:
+    """`messages_text` writes OTel text-part messages with orjson: every code point (control
+    characters, quotes, non-ASCII, astral) must come out as `_encode` writes it."""
+    code_points = [cp for cp in range(0x110000) if not 0xD800 <= cp <= 0xDFFF]
+    for start in range(0, len(code_points), 4096):
+        text = "".join(map(chr, code_points[start : start + 4096]))
+        sent = [{"role": text[:5] or "user", "parts": [{"type": "text", "content": text}]}]
+        expected = [{"role": text[:5] or "user", "content": text}]
+        got = normalize_module.messages_text(json.dumps(sent))
+        assert got == normalize_module._encode(expected)
+        assert json.loads(got) == expected
