@@ -318,14 +318,14 @@ def canonical_io(
 
 def messages_text(text: str) -> str:
     """Canonical messages (compact JSON) from a JSON message list in any dialect, else ``""``."""
-    if text[:1] == "[":
-        plain = _text_parts_messages(text)
-        if plain is not None:
-            # Strings only: orjson writes the same text as `_encode` (checked for every code
-            # point in tests/test_normalize.py), ~5x faster; readers of a 10k-span trace do this
-            # 20,000 times.
-            return orjson.dumps(plain).decode()
     try:
+        if text[:1] == "[":
+            plain = _text_parts_messages(text)
+            if plain is not None:
+                # Strings only: orjson writes the same text as `_encode` (checked for every
+                # code point in tests/test_normalize.py), ~5x faster; readers of a 10k-span
+                # trace do this 20,000 times.
+                return orjson.dumps(plain).decode()
         messages = _messages(text)
     except Exception:
         return ""
