@@ -178,3 +178,10 @@ def test_a_migration_needing_an_unknown_merge_tree_setting_is_recorded_without_r
     monkeypatch.setattr(schema, "MIGRATIONS", (*MIGRATIONS, failing))
     assert migrate(chdb_client, options) == [99]
     assert migrate(chdb_client, options) == []
+
+
+def test_the_embedded_store_merges_at_the_inserts_nice_value(chdb_client: Client) -> None:
+    rows = chdb_client.query(
+        "SELECT value FROM system.server_settings WHERE name = 'os_threads_nice_value_merge_mutate'"
+    ).result_rows
+    assert rows == [("10",)]
