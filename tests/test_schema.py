@@ -165,7 +165,7 @@ def test_spans_merge_in_wider_steps(chdb_client: Client) -> None:
     options = SchemaOptions(database="t_migrate_merges")
     migrate(chdb_client, options)
     ddl = str(chdb_client.command("SHOW CREATE TABLE t_migrate_merges.spans"))
-    assert "merge_selector_base = 10" in ddl
+    assert "merge_selector_base = 20" in ddl
 
 
 def test_a_migration_needing_an_unknown_merge_tree_setting_is_recorded_without_running(
