@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SEAL_SPANS = 50_000
 # Under load a segment waits this long for more spans before a free inserter takes it: each
-# INSERT's fixed cost (~0.25 s) is then shared by more spans. At 50k spans/s offered for 60 s,
+# INSERT's fixed cost (~0.2 s of CPU) is then shared by more spans. At 50k spans/s offered for 60 s,
 # 0.6 s gave INSERTs of ~32k spans and 33.0 µs of server CPU per span (4 runs) against ~23k
 # spans and 38.0 µs with 0.2 s, at the same lag. A light load seals at once (see `waiting`).
 DEFAULT_SEAL_SECONDS = 0.6
