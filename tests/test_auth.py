@@ -231,6 +231,12 @@ def test_metrics_count_ingest(secured: ServerProcess) -> None:
     assert accepted >= 3
     assert 'spyglass_otlp_requests_total{status="200"}' in text
     assert re.search(r'^spyglass_insert_seconds_bucket\{le="\+Inf"\} [1-9]', text, re.M)
+    # Acknowledged at low load means stored: each span counted once, with no lag.
+    lag_count = int(re.search(r"^spyglass_span_store_lag_seconds_count (\d+)$", text, re.M)[1])  # type: ignore[index]
+    assert lag_count >= 3
+    assert re.search(
+        rf'^spyglass_span_store_lag_seconds_bucket{{le="0.1"}} {lag_count}$', text, re.M
+    )
 
 
 def test_otel_sdk_and_mlflow_client_authenticate_with_a_key(

@@ -38,6 +38,15 @@ def test_concurrent_submissions_share_one_insert() -> None:
     assert written == [10, 100]
 
 
+def test_stored_spans_are_reported_with_no_lag_as_the_ack_waits_for_the_insert() -> None:
+    stored: list[tuple[float, int]] = []
+    pipeline = Pipeline(lambda _: None, on_stored=lambda lag, spans: stored.append((lag, spans)))
+    pipeline.start()
+    pipeline.submit(batch_of(7)).result(5)
+    assert stored == [(0.0, 7)]  # reported before the submitter hears back
+    pipeline.shutdown()
+
+
 def test_a_full_queue_refuses_instead_of_growing() -> None:
     release = threading.Event()
     pipeline = Pipeline(lambda _: release.wait(5) and None, max_queued_spans=100)

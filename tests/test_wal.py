@@ -116,6 +116,29 @@ def test_under_load_the_ack_comes_after_the_fsync_and_inserts_are_batched(
     assert max(spans for _, spans, _, _ in insert.segments) >= 1_000
 
 
+def test_the_store_lag_of_every_span_is_reported_once_stored(tmp_path: Path) -> None:
+    lags: list[tuple[float, int]] = []
+
+    def record(seconds: float, spans: int) -> None:
+        lags.append((seconds, spans))
+
+    quiet = make(tmp_path / "quiet", Recorder(), on_stored=record)
+    submit(quiet, b"q:3").result(5)  # acked by the insert itself
+    quiet.shutdown()
+    assert lags == [(0.0, 3)]
+    lags.clear()
+    # Under load the acknowledgement comes at the fsync; the insert is held 0.3 s after it.
+    insert = Recorder()
+    insert.release.clear()
+    busy = make(tmp_path / "busy", insert, on_stored=record, sync_ack_spans=0)
+    submit(busy, b"b:5").result(5)
+    time.sleep(0.3)
+    insert.release.set()
+    busy.shutdown()
+    assert [spans for _, spans in lags] == [5]
+    assert 0.3 <= lags[0][0] < 5
+
+
 def test_segments_left_by_a_crash_are_replayed_and_a_torn_tail_dropped(tmp_path: Path) -> None:
     directory = tmp_path / "wal"
     directory.mkdir()
@@ -167,7 +190,8 @@ def test_a_failed_insert_is_retried_and_stored_once(
     monkeypatch.setattr(wal_module, "RETRY_SECONDS", 0.01)
     insert = Recorder()
     insert.failures = 2
-    log = make(tmp_path, insert)
+    lags: list[tuple[float, int]] = []
+    log = make(tmp_path, insert, on_stored=lambda seconds, spans: lags.append((seconds, spans)))
     submit(log, b"a:1").result(5)
     deadline = time.monotonic() + 5
     while not insert.segments and time.monotonic() < deadline:
@@ -175,6 +199,8 @@ def test_a_failed_insert_is_retried_and_stored_once(
     log.shutdown()
     assert insert.bodies() == [b"a:1"]
     assert log.stats.written_spans == 1
+    # Acknowledged when the first try failed (durable, retried), not when finally stored.
+    assert len(lags) == 1 and lags[0][0] > 0 and lags[0][1] == 1
 
 
 def test_a_segment_that_keeps_failing_is_kept_aside_on_disk(

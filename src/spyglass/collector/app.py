@@ -94,6 +94,7 @@ def open_services(settings: ServerSettings) -> Services:
             max_pending_spans=settings.max_queued_spans or DEFAULT_MAX_PENDING_SPANS,
             seal_spans=settings.max_batch_spans,
             on_insert=metrics.insert_seconds.observe,
+            on_stored=metrics.store_lag.observe,
         )
     else:
 
@@ -103,6 +104,7 @@ def open_services(settings: ServerSettings) -> Services:
         pipeline = Pipeline(
             write,
             on_insert=metrics.insert_seconds.observe,
+            on_stored=metrics.store_lag.observe,
             max_queued_spans=settings.max_queued_spans or DEFAULT_MAX_QUEUED_SPANS,
             max_batch_spans=settings.max_batch_spans,
         )

@@ -111,6 +111,7 @@ class NativeIngest:
         max_pending_spans: int,
         seal_spans: int,
         on_insert: Callable[[float], None] | None = None,
+        on_stored: Callable[[float, int], None] | None = None,
     ) -> None:
         self._store = store
         self._prices = prices
@@ -126,6 +127,7 @@ class NativeIngest:
             max_pending_spans=max_pending_spans,
             seal_spans=seal_spans,
             on_insert=on_insert,
+            on_stored=on_stored,
         )
         self.stats = self._wal.stats
 

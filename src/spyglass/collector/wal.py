@@ -72,9 +72,14 @@ class Segment:
     attempts: int = 0
     # Acknowledgements held until the insert (low load).
     waiting: list[Future[None]] = field(default_factory=list)
+    # Per group written: when its spans were acknowledged (None: at the insert) and how many,
+    # for the store lag (`on_stored`). Empty for segments replayed on start.
+    acks: list[tuple[float | None, int]] = field(default_factory=list)
 
 
 InsertFn = Callable[[Segment], None]
+# Called once a segment is stored, per group: (seconds from acknowledgement, spans).
+StoredFn = Callable[[float, int], None]
 
 
 @dataclass(frozen=True)
@@ -165,6 +170,7 @@ class WriteAheadLog:
         max_pending_spans: int = DEFAULT_MAX_PENDING_SPANS,
         sync_ack_spans: int = DEFAULT_SYNC_ACK_SPANS,
         on_insert: Callable[[float], None] | None = None,
+        on_stored: StoredFn | None = None,
     ) -> None:
         self.directory = directory
         self._insert = insert
@@ -175,6 +181,7 @@ class WriteAheadLog:
         self._max_pending = max_pending_spans
         self._sync_ack_spans = sync_ack_spans
         self._on_insert = on_insert
+        self._on_stored = on_stored
         lock = threading.Lock()
         self._cond = threading.Condition(lock)  # inserters wait on it
         # The appender waits on its own condition (same lock), so idle inserters wake only it.
@@ -362,6 +369,7 @@ class WriteAheadLog:
                 pending.done.set_result(None)
             else:
                 segment.waiting.append(pending.done)
+        segment.acks.append((time.monotonic() if busy else None, sum(p.info.spans for p in group)))
 
     def _refuse(self, group: list[_Pending], exc: OSError) -> None:
         with self._cond:
@@ -407,6 +415,8 @@ class WriteAheadLog:
                 segment.attempts += 1
                 log.exception("inserting %s failed (attempt %d)", segment.path, segment.attempts)
                 _acknowledge(segment)  # durable in the log, which retries it
+                now = time.monotonic()
+                segment.acks = [(now if at is None else at, n) for at, n in segment.acks]
                 self._retry_or_park(segment)
                 continue
             with self._cond:
@@ -414,9 +424,14 @@ class WriteAheadLog:
             self._stored(segment, time.perf_counter() - started)
 
     def _stored(self, segment: Segment, seconds: float) -> None:
-        _acknowledge(segment)
+        # Metrics first: an acknowledged client that reads /metrics then sees its insert.
         if self._on_insert is not None and seconds:
             self._on_insert(seconds)
+        if self._on_stored is not None:
+            now = time.monotonic()
+            for acked, spans in segment.acks:
+                self._on_stored(0.0 if acked is None else now - acked, spans)
+        _acknowledge(segment)
         segment.path.unlink(missing_ok=True)
         with self._cond:
             self.stats.queued_spans -= segment.spans
