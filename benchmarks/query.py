@@ -69,6 +69,12 @@ body = genai_request(big, spans_per_trace=big, start_ns=now, seed=-1)
 insert([body])
 request = ExportTraceServiceRequest.FromString(body)
 print(request.resource_spans[0].scope_spans[0].spans[0].trace_id.hex())
+# Time the queries on a settled store, not against the merges of a million spans just written.
+deadline = time.monotonic() + 300
+while client.query("SELECT count() FROM system.merges").result_rows[0][0]:
+    if time.monotonic() > deadline:
+        break
+    time.sleep(0.5)
 client.close()
 shutil.rmtree(work, ignore_errors=True)
 """
