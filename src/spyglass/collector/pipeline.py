@@ -62,7 +62,9 @@ class Pipeline:
     ) -> None:
         self._write = write
         self._on_insert = on_insert
-        self._on_stored = on_stored  # (seconds from acknowledgement, spans): 0, acked after
+        # (seconds from acknowledgement until stored, spans): always 0 here, as submitters
+        # hear back only after the insert.
+        self._on_stored = on_stored
         self._max_queued = max_queued_spans
         self._max_batch = max_batch_spans
         self._queue: deque[tuple[SpanBatch, Future[None]]] = deque()
