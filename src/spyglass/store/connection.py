@@ -33,12 +33,7 @@ CHDB_MALLOC_CONF = "dirty_decay_ms:60000,muzzy_decay_ms:60000"
 # a merge ~90% of a core it shared with an INSERT. At 50k spans/s offered for 60 s, the worst
 # ack-to-queryable lag was 2.1-2.5 s instead of 2.6-3.6 s (4 runs each), with fewer 503s.
 # Queries keep priority over both. Without CAP_SYS_NICE this does nothing.
-# Merges also get at most half the cores (chDB's default pool has one thread per core), so a
-# burst of merges cannot take every core from the INSERTs. On two cores at 50k spans/s offered
-# for 5 minutes, 89.1-90.8% of spans were queryable within 2 s instead of 72.7-88.0% (three
-# alternating pairs), with the same merge CPU per span.
-MERGE_THREADS = max(1, (os.cpu_count() or 2) // 2)
-CHDB_OPTIONS = {"os_threads_nice_value_merge_mutate": 10, "background_pool_size": MERGE_THREADS}
+CHDB_OPTIONS = {"os_threads_nice_value_merge_mutate": 10}
 
 
 @dataclass(frozen=True)
